@@ -1,0 +1,76 @@
+//! `ande`: the AndeChain stack in one binary. Each subcommand runs one service; `ande up` runs
+//! the local development stack in one process.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use eyre::WrapErr;
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(name = "ande", version, about = "The AndeChain stack: sequencer, DA, faucet, explorer")]
+struct Cli {
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the sequencer: block production, execution, storage and JSON-RPC.
+    Node(ande_node::NodeArgs),
+    /// Run the local development stack (today: the sequencer on the local genesis).
+    Up(ande_node::NodeArgs),
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Fires on SIGINT or SIGTERM.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("shutdown requested");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+#[tokio::main]
+async fn main() -> eyre::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let shutdown = shutdown_signal();
+    match cli.command {
+        Command::Node(args) | Command::Up(args) => ande_node::run(args, shutdown).await.wrap_err("ande node failed"),
+    }
+}

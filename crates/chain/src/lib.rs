@@ -1,0 +1,8 @@
+//! AndeChain's chain specification: the genesis file, the rules it sets for execution, and the
+//! chain-id guard every service runs at start.
+
+mod chain_id;
+mod spec;
+
+pub use chain_id::{ChainIdMismatch, ensure_chain_id};
+pub use spec::{ChainSpec, ChainSpecError, NativeCurrency};

@@ -1,0 +1,180 @@
+//! The node's shared state: the chain spec, the store, the state trie, the pool and the head,
+//! and the events other parts follow.
+
+use crate::config::NodeArgs;
+use crate::error::{PoolError, StoreError};
+use crate::evm::{self, SPEC};
+use crate::genesis;
+use crate::pool::{Inserted, Pool};
+use crate::storage::{StateAt, Store, StoreReader};
+use crate::trie::StateTrie;
+use alloy_consensus::{Header, Transaction, TxEnvelope, transaction::SignerRecoverable};
+use alloy_eips::eip2718::Decodable2718;
+use alloy_primitives::{B256, Bytes, Log};
+use ande_chain::ChainSpec;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{broadcast, watch};
+
+/// The latest committed block, as the rest of the node sees it.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub header: Header,
+    pub hash: B256,
+    /// When the block was committed (for health: how old the head is).
+    pub committed_at: Instant,
+}
+
+/// A committed block, for subscriptions and filters.
+#[derive(Debug)]
+pub struct BlockEvent {
+    pub header: Header,
+    pub hash: B256,
+    /// Each transaction's hash with its logs.
+    pub logs: Vec<(B256, Vec<Log>)>,
+}
+
+pub struct Chain {
+    pub spec: Arc<ChainSpec>,
+    pub args: NodeArgs,
+    pub store: Store,
+    pub trie: Mutex<StateTrie>,
+    pub pool: Mutex<Pool>,
+    head: watch::Sender<Head>,
+    pub blocks: broadcast::Sender<Arc<BlockEvent>>,
+    pub pending_txs: broadcast::Sender<B256>,
+}
+
+impl Chain {
+    /// Opens the store, writing the genesis on first start, and rebuilds the state trie.
+    pub fn open(spec: ChainSpec, args: NodeArgs) -> Result<Self, StoreError> {
+        let store = Store::open(&args.datadir)?;
+        let (genesis_commit, genesis_hash) = genesis::genesis_block(&spec);
+        store.check_or_set_chain(spec.chain_id, genesis_hash)?;
+        if store.reader()?.head()?.is_none() {
+            store.commit_block(&genesis_commit)?;
+            tracing::info!(hash = %genesis_hash, chain_id = spec.chain_id, "wrote genesis");
+        }
+        let reader = store.reader()?;
+        let trie = rebuild_trie(&reader)?;
+        let number = reader.head()?.unwrap_or(0);
+        let header = reader.header(number)?.ok_or_else(|| StoreError::Corrupt(format!("missing head header {number}")))?;
+        let hash = header.hash_slow();
+        tracing::info!(number, %hash, accounts = trie.account_count(), "opened chain");
+        let (head, _) = watch::channel(Head { header, hash, committed_at: Instant::now() });
+        Ok(Self {
+            pool: Mutex::new(Pool::new(args.pool_limits())),
+            spec: Arc::new(spec),
+            args,
+            store,
+            trie: Mutex::new(trie),
+            head,
+            blocks: broadcast::channel(256).0,
+            pending_txs: broadcast::channel(4096).0,
+        })
+    }
+
+    pub fn head(&self) -> Head {
+        self.head.borrow().clone()
+    }
+
+    pub fn subscribe_head(&self) -> watch::Receiver<Head> {
+        self.head.subscribe()
+    }
+
+    pub(crate) fn set_head(&self, head: Head) {
+        self.head.send_replace(head);
+    }
+
+    pub fn reader(&self) -> Result<Arc<StoreReader>, StoreError> {
+        Ok(Arc::new(self.store.reader()?))
+    }
+
+    /// The base fee of the next block.
+    pub fn next_base_fee(&self) -> u64 {
+        next_base_fee(&self.spec, &self.head.borrow().header)
+    }
+
+    /// Validates a raw transaction and adds it to the pool.
+    pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, PoolError> {
+        if raw.len() > self.args.max_tx_bytes {
+            return Err(PoolError::Oversized);
+        }
+        let mut slice = raw;
+        let tx = TxEnvelope::decode_2718(&mut slice).map_err(|e| PoolError::Decode(e.to_string()))?;
+        if !slice.is_empty() {
+            return Err(PoolError::Decode("input contains more than one value".into()));
+        }
+        if tx.is_eip4844() {
+            return Err(PoolError::TypeNotSupported);
+        }
+        match tx.chain_id() {
+            Some(id) if id != self.spec.chain_id => return Err(PoolError::WrongChainId),
+            None if !self.args.allow_unprotected_txs => return Err(PoolError::Unprotected),
+            _ => {}
+        }
+        if let Some(auths) = tx.authorization_list() {
+            if auths.is_empty() {
+                return Err(PoolError::EmptyAuthList);
+            }
+        }
+        let hash = *tx.tx_hash();
+        if self.pool.lock().contains(&hash) {
+            return Err(PoolError::AlreadyKnown);
+        }
+        let sender = tx.recover_signer().map_err(|_| PoolError::InvalidSender)?;
+        let head = self.head();
+        if tx.gas_limit() > head.header.gas_limit {
+            return Err(PoolError::GasLimitExceeded);
+        }
+        if let Some(tip) = tx.max_priority_fee_per_gas() {
+            if tip > tx.max_fee_per_gas() {
+                return Err(PoolError::TipAboveFeeCap);
+            }
+        }
+        if tx.kind().is_create() && tx.input().len() > self.spec.contract_size_limit * 2 {
+            return Err(PoolError::InitcodeTooLarge);
+        }
+        let env = evm::tx_env(&tx, sender)?;
+        let gas = revm::context_interface::cfg::gas::calculate_initial_tx_gas_for_tx(&env, SPEC, None);
+        if tx.gas_limit() < gas.initial_regular_gas.max(gas.floor_gas) {
+            return Err(PoolError::IntrinsicGasTooLow);
+        }
+        if tx.max_fee_per_gas() < u128::from(next_base_fee(&self.spec, &head.header)) {
+            return Err(PoolError::FeeCapBelowBaseFee);
+        }
+        let reader = self.store.reader()?;
+        if reader.transaction(&hash)?.is_some() {
+            return Err(PoolError::AlreadyKnown);
+        }
+        let account = reader.account(&sender, StateAt::Latest)?.unwrap_or_default();
+        if tx.nonce() < account.nonce {
+            return Err(PoolError::NonceTooLow);
+        }
+        let cost = alloy_primitives::U256::from(tx.gas_limit()) * alloy_primitives::U256::from(tx.max_fee_per_gas()) + tx.value();
+        if account.balance < cost {
+            return Err(PoolError::InsufficientFunds);
+        }
+        let recovered = alloy_consensus::transaction::Recovered::new_unchecked(tx, sender);
+        let inserted = self.pool.lock().insert(hash, recovered, Bytes::copy_from_slice(raw), account.nonce)?;
+        if let Inserted::Replaced(old) = inserted {
+            tracing::debug!(%old, new = %hash, "replaced pool transaction");
+        }
+        let _ = self.pending_txs.send(hash);
+        Ok(hash)
+    }
+}
+
+pub fn next_base_fee(spec: &ChainSpec, parent: &Header) -> u64 {
+    let base_fee = parent.base_fee_per_gas.unwrap_or(spec.initial_base_fee);
+    alloy_eips::eip1559::calc_next_block_base_fee(parent.gas_used, parent.gas_limit, base_fee, spec.base_fee_params)
+}
+
+fn rebuild_trie(reader: &StoreReader) -> Result<StateTrie, StoreError> {
+    let mut trie = StateTrie::default();
+    reader.for_each_account(|address, account| trie.set_account(&address, Some(account)))?;
+    reader.for_each_slot(|address, slot, value| trie.set_slot(&address, &slot, value))?;
+    trie.root();
+    Ok(trie)
+}

@@ -1,0 +1,130 @@
+//! The node's configuration: every option is a flag and an environment variable.
+
+use crate::pool::PoolLimits;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArgs {
+    /// Genesis file (geth format). The chain id comes from here.
+    #[arg(long, env = "GENESIS", default_value = "genesis/local.json")]
+    pub genesis: PathBuf,
+    /// Expected chain id; the node refuses to start if the genesis says otherwise.
+    #[arg(long, env = "CHAIN_ID")]
+    pub chain_id: Option<u64>,
+    /// Data directory of the node's database.
+    #[arg(long, env = "DATA_DIR", default_value = "data/node")]
+    pub datadir: PathBuf,
+    /// Address the RPC, WebSocket and metrics servers listen on.
+    #[arg(long = "http.addr", env = "RPC_ADDR", default_value = "127.0.0.1")]
+    pub http_addr: IpAddr,
+    /// JSON-RPC over HTTP (WebSocket also accepted), with GET /health.
+    #[arg(long = "http.port", env = "RPC_PORT", default_value_t = 8545)]
+    pub http_port: u16,
+    /// JSON-RPC over WebSocket (HTTP also accepted).
+    #[arg(long = "ws.port", env = "WS_PORT", default_value_t = 8546)]
+    pub ws_port: u16,
+    /// Prometheus metrics on GET /metrics.
+    #[arg(long = "metrics.port", env = "METRICS_PORT", default_value_t = 9001)]
+    pub metrics_port: u16,
+    /// Block time, as 2s, 500ms or a number of seconds.
+    #[arg(long = "block-time", env = "BLOCK_TIME", default_value = "2s", value_parser = parse_duration)]
+    pub block_time: Duration,
+    /// Produce a block only when transactions wait, or when the max idle time passed.
+    #[arg(long, env = "LAZY_MODE", default_value_t = false)]
+    pub lazy: bool,
+    /// In lazy mode, the longest time without a block.
+    #[arg(long = "lazy-max-idle", env = "LAZY_MAX_IDLE", default_value = "60s", value_parser = parse_duration)]
+    pub lazy_max_idle: Duration,
+    /// Fee recipient of produced blocks; the genesis coinbase when unset.
+    #[arg(long, env = "COINBASE")]
+    pub coinbase: Option<alloy_primitives::Address>,
+    /// Accept legacy transactions without EIP-155 replay protection (the CREATE2 deployer needs it).
+    #[arg(long = "rpc.allow-unprotected-txs", env = "ALLOW_UNPROTECTED_TXS", default_value_t = false)]
+    pub allow_unprotected_txs: bool,
+    /// Transactions the pool holds, all senders together.
+    #[arg(long = "txpool.max-count", env = "TXPOOL_MAX_COUNT", default_value_t = PoolLimits::default().max_count)]
+    pub txpool_max_count: usize,
+    /// Transactions one sender may have in the pool.
+    #[arg(long = "txpool.max-per-sender", env = "TXPOOL_MAX_PER_SENDER", default_value_t = PoolLimits::default().max_per_sender)]
+    pub txpool_max_per_sender: usize,
+    /// Percent by which a replacement must raise its fees.
+    #[arg(long = "txpool.price-bump", env = "TXPOOL_PRICE_BUMP", default_value_t = 10)]
+    pub txpool_price_bump: u128,
+    /// Largest transaction accepted, in bytes.
+    #[arg(long = "txpool.max-tx-bytes", env = "TXPOOL_MAX_TX_BYTES", default_value_t = 128 * 1024)]
+    pub max_tx_bytes: usize,
+    /// Largest JSON-RPC request body, in bytes.
+    #[arg(long = "rpc.max-request-bytes", env = "RPC_MAX_REQUEST_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub rpc_max_request_bytes: u32,
+    /// Largest JSON-RPC response body, in bytes.
+    #[arg(long = "rpc.max-response-bytes", env = "RPC_MAX_RESPONSE_BYTES", default_value_t = 150 * 1024 * 1024)]
+    pub rpc_max_response_bytes: u32,
+    /// Most calls in one batch request.
+    #[arg(long = "rpc.max-batch", env = "RPC_MAX_BATCH", default_value_t = 1000)]
+    pub rpc_max_batch: u32,
+    /// Most open connections per server.
+    #[arg(long = "rpc.max-connections", env = "RPC_MAX_CONNECTIONS", default_value_t = 1000)]
+    pub rpc_max_connections: u32,
+    /// Allowed CORS origins, comma-separated; `*` allows any.
+    #[arg(long = "rpc.cors", env = "RPC_CORS", default_value = "*")]
+    pub rpc_cors: String,
+    /// Gas limit for eth_call and eth_estimateGas.
+    #[arg(long = "rpc.gas-cap", env = "RPC_GAS_CAP", default_value_t = 50_000_000)]
+    pub rpc_gas_cap: u64,
+    /// Widest block range of one eth_getLogs.
+    #[arg(long = "rpc.logs-max-range", env = "RPC_LOGS_MAX_RANGE", default_value_t = 10_000)]
+    pub logs_max_range: u64,
+    /// Most logs one eth_getLogs returns.
+    #[arg(long = "rpc.logs-max-results", env = "RPC_LOGS_MAX_RESULTS", default_value_t = 20_000)]
+    pub logs_max_results: usize,
+    /// Keep historical state for only the last N blocks (blocks and receipts are kept).
+    #[arg(long = "prune.keep-blocks", env = "PRUNE_KEEP_BLOCKS")]
+    pub prune_keep_blocks: Option<u64>,
+}
+
+impl NodeArgs {
+    pub fn pool_limits(&self) -> PoolLimits {
+        PoolLimits {
+            max_count: self.txpool_max_count,
+            max_per_sender: self.txpool_max_per_sender,
+            price_bump_percent: self.txpool_price_bump,
+        }
+    }
+}
+
+/// Parses `2s`, `500ms`, `1m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((text, "s"), |i| (&text[..i], text[i..].trim()));
+    let value: f64 = number.parse().map_err(|_| format!("invalid duration `{text}`"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("invalid duration unit in `{text}` (use ms, s, m or h)")),
+    };
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(format!("duration `{text}` must be positive"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3 weeks").is_err());
+    }
+}

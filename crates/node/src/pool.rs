@@ -1,0 +1,392 @@
+//! The transaction pool: validated transactions waiting for a block.
+//!
+//! Per sender, transactions are kept by nonce. Those that follow the sender's state nonce without
+//! a gap are pending (ready for a block); the rest are queued. Blocks take pending transactions
+//! by effective tip, each sender's in nonce order.
+
+use crate::error::PoolError;
+use alloy_consensus::{Transaction, TxEnvelope, transaction::Recovered};
+use alloy_primitives::{Address, B256, Bytes, U256, map::HashMap};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy)]
+pub struct PoolLimits {
+    /// Transactions in the pool, all senders together.
+    pub max_count: usize,
+    /// Transactions one sender may have in the pool.
+    pub max_per_sender: usize,
+    /// Percent a replacement must raise both fee fields by.
+    pub price_bump_percent: u128,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        Self { max_count: 200_000, max_per_sender: 1024, price_bump_percent: 10 }
+    }
+}
+
+#[derive(Debug)]
+pub struct PoolTx {
+    pub hash: B256,
+    pub tx: Recovered<TxEnvelope>,
+    pub encoded: Bytes,
+    /// Order of arrival, to break ties between equal tips.
+    pub seq: u64,
+}
+
+impl PoolTx {
+    pub fn sender(&self) -> Address {
+        self.tx.signer()
+    }
+    pub fn nonce(&self) -> u64 {
+        self.tx.nonce()
+    }
+    pub fn max_fee(&self) -> u128 {
+        self.tx.max_fee_per_gas()
+    }
+    pub fn max_tip(&self) -> u128 {
+        self.tx.max_priority_fee_per_gas().unwrap_or_else(|| self.tx.max_fee_per_gas())
+    }
+    /// The tip the block producer earns at `base_fee`; `None` when the fee cap is below it.
+    pub fn effective_tip(&self, base_fee: u64) -> Option<u128> {
+        let base = u128::from(base_fee);
+        (self.max_fee() >= base).then(|| self.max_tip().min(self.max_fee() - base))
+    }
+    /// The most the transaction can cost: gas × fee cap + value.
+    pub fn cost(&self) -> U256 {
+        U256::from(self.tx.gas_limit()) * U256::from(self.max_fee()) + self.tx.value()
+    }
+}
+
+#[derive(Debug, Default)]
+struct SenderTxs {
+    /// The sender's nonce in the latest state.
+    state_nonce: u64,
+    by_nonce: BTreeMap<u64, Arc<PoolTx>>,
+}
+
+impl SenderTxs {
+    fn pending(&self) -> impl Iterator<Item = &Arc<PoolTx>> {
+        let mut next = self.state_nonce;
+        self.by_nonce.range(self.state_nonce..).map_while(move |(nonce, tx)| {
+            (*nonce == next).then(|| {
+                next += 1;
+                tx
+            })
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Pool {
+    limits: PoolLimits,
+    by_hash: HashMap<B256, Arc<PoolTx>>,
+    senders: HashMap<Address, SenderTxs>,
+    seq: u64,
+}
+
+/// What an insert did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    Replaced(B256),
+}
+
+impl Pool {
+    pub fn new(limits: PoolLimits) -> Self {
+        Self { limits, ..Default::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    pub fn contains(&self, hash: &B256) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    pub fn get(&self, hash: &B256) -> Option<Arc<PoolTx>> {
+        self.by_hash.get(hash).cloned()
+    }
+
+    /// The nonce a sender's next transaction would take: past its pending run.
+    pub fn next_nonce(&self, sender: &Address) -> Option<u64> {
+        let txs = self.senders.get(sender)?;
+        txs.pending().last().map(|tx| tx.nonce() + 1)
+    }
+
+    /// Inserts a transaction that passed stateless and state checks; `state_nonce` is the
+    /// sender's nonce in the latest state.
+    pub fn insert(&mut self, hash: B256, tx: Recovered<TxEnvelope>, encoded: Bytes, state_nonce: u64) -> Result<Inserted, PoolError> {
+        if self.by_hash.contains_key(&hash) {
+            return Err(PoolError::AlreadyKnown);
+        }
+        self.seq += 1;
+        let new = Arc::new(PoolTx { hash, tx, encoded, seq: self.seq });
+        let sender = new.sender();
+        let bump = self.limits.price_bump_percent;
+        let entry = self.senders.entry(sender).or_default();
+        entry.state_nonce = state_nonce;
+        let mut replaced = None;
+        if let Some(old) = entry.by_nonce.get(&new.nonce()) {
+            let needs = |old: u128| old.saturating_mul(100 + bump).div_ceil(100);
+            if new.max_fee() < needs(old.max_fee()) || new.max_tip() < needs(old.max_tip()) {
+                return Err(PoolError::ReplacementUnderpriced);
+            }
+            replaced = Some(old.hash);
+        } else if entry.by_nonce.len() >= self.limits.max_per_sender {
+            return Err(PoolError::SenderLimit);
+        }
+        if replaced.is_none() && self.by_hash.len() >= self.limits.max_count {
+            self.evict_for(&new)?;
+        }
+        let entry = self.senders.entry(sender).or_default();
+        entry.by_nonce.insert(new.nonce(), new.clone());
+        if let Some(old) = replaced {
+            self.by_hash.remove(&old);
+        }
+        self.by_hash.insert(hash, new);
+        Ok(replaced.map_or(Inserted::New, Inserted::Replaced))
+    }
+
+    /// Makes room for `incoming` by dropping the cheapest last-in-line transaction of another
+    /// sender (dropping a sender's highest nonce never opens a gap), if it pays less.
+    fn evict_for(&mut self, incoming: &PoolTx) -> Result<(), PoolError> {
+        let victim = self
+            .senders
+            .iter()
+            .filter(|(sender, _)| **sender != incoming.sender())
+            .filter_map(|(_, txs)| txs.by_nonce.values().next_back())
+            .min_by_key(|tx| tx.max_tip())
+            .filter(|tx| tx.max_tip() < incoming.max_tip())
+            .map(|tx| (tx.sender(), tx.nonce(), tx.hash));
+        let Some((sender, nonce, hash)) = victim else { return Err(PoolError::PoolFull) };
+        self.remove_entry(&sender, nonce, &hash);
+        Ok(())
+    }
+
+    fn remove_entry(&mut self, sender: &Address, nonce: u64, hash: &B256) {
+        self.by_hash.remove(hash);
+        if let Some(txs) = self.senders.get_mut(sender) {
+            txs.by_nonce.remove(&nonce);
+            if txs.by_nonce.is_empty() {
+                self.senders.remove(sender);
+            }
+        }
+    }
+
+    /// Drops one transaction (it turned out invalid when a block tried it), and the sender's
+    /// later ones, which can no longer run.
+    pub fn remove_invalid(&mut self, hash: &B256) {
+        let Some(tx) = self.by_hash.get(hash).cloned() else { return };
+        let sender = tx.sender();
+        let Some(txs) = self.senders.get_mut(&sender) else { return };
+        let dropped: Vec<_> = txs.by_nonce.split_off(&tx.nonce()).into_values().collect();
+        for tx in dropped {
+            self.by_hash.remove(&tx.hash);
+        }
+        if txs.by_nonce.is_empty() {
+            self.senders.remove(&sender);
+        }
+    }
+
+    /// After a block: updates the state nonces of senders the block touched and drops their
+    /// transactions it made stale.
+    pub fn on_block(&mut self, nonces: impl IntoIterator<Item = (Address, u64)>) {
+        for (sender, nonce) in nonces {
+            let Some(txs) = self.senders.get_mut(&sender) else { continue };
+            txs.state_nonce = nonce;
+            let keep = txs.by_nonce.split_off(&nonce);
+            for tx in std::mem::replace(&mut txs.by_nonce, keep).into_values() {
+                self.by_hash.remove(&tx.hash);
+            }
+            if txs.by_nonce.is_empty() {
+                self.senders.remove(&sender);
+            }
+        }
+    }
+
+    /// Pending transactions for a block at `base_fee`: highest effective tip first, each
+    /// sender's in nonce order. A sender whose next transaction cannot pay the base fee waits.
+    pub fn best(&self, base_fee: u64) -> BestTransactions {
+        let mut heap = BinaryHeap::new();
+        let mut queues = HashMap::default();
+        for (sender, txs) in &self.senders {
+            let mut pending: Vec<_> = txs.pending().cloned().collect();
+            pending.reverse();
+            if let Some(first) = pending.pop() {
+                if let Some(tip) = first.effective_tip(base_fee) {
+                    heap.push(Ranked { tip, tx: first });
+                    queues.insert(*sender, pending);
+                }
+            }
+        }
+        BestTransactions { heap, queues, base_fee }
+    }
+
+    /// (pending, queued) counts.
+    pub fn counts(&self) -> (usize, usize) {
+        let pending: usize = self.senders.values().map(|s| s.pending().count()).sum();
+        (pending, self.by_hash.len() - pending)
+    }
+
+    /// Every transaction, split into pending and queued, by sender and nonce.
+    pub fn content(&self) -> (Vec<Arc<PoolTx>>, Vec<Arc<PoolTx>>) {
+        let mut pending = Vec::new();
+        let mut queued = Vec::new();
+        for txs in self.senders.values() {
+            let run: Vec<_> = txs.pending().cloned().collect();
+            let first_queued = run.last().map_or(txs.state_nonce, |tx| tx.nonce() + 1);
+            queued.extend(txs.by_nonce.range(first_queued..).map(|(_, tx)| tx.clone()));
+            pending.extend(run);
+        }
+        (pending, queued)
+    }
+}
+
+#[derive(Debug)]
+struct Ranked {
+    tip: u128,
+    tx: Arc<PoolTx>,
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Higher tip first; among equal tips, earlier arrival first.
+        self.tip.cmp(&other.tip).then_with(|| other.tx.seq.cmp(&self.tx.seq))
+    }
+}
+
+/// An iterator over pending transactions in block order.
+pub struct BestTransactions {
+    heap: BinaryHeap<Ranked>,
+    queues: HashMap<Address, Vec<Arc<PoolTx>>>,
+    base_fee: u64,
+}
+
+impl BestTransactions {
+    /// Skips the rest of a sender's transactions (one of them failed).
+    pub fn skip_sender(&mut self, sender: &Address) {
+        self.queues.remove(sender);
+    }
+}
+
+impl Iterator for BestTransactions {
+    type Item = Arc<PoolTx>;
+
+    fn next(&mut self) -> Option<Arc<PoolTx>> {
+        let Ranked { tx, .. } = self.heap.pop()?;
+        if let Some(queue) = self.queues.get_mut(&tx.sender()) {
+            if let Some(next) = queue.pop() {
+                match next.effective_tip(self.base_fee) {
+                    Some(tip) => self.heap.push(Ranked { tip, tx: next }),
+                    None => {
+                        self.queues.remove(&tx.sender());
+                    }
+                }
+            }
+        }
+        Some(tx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::{SignableTransaction, TxEip1559};
+    use alloy_primitives::{Signature, TxKind};
+
+    fn tx(sender: u8, nonce: u64, max_fee: u128, tip: u128) -> (B256, Recovered<TxEnvelope>) {
+        let unsigned = TxEip1559 {
+            chain_id: 1,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: tip,
+            to: TxKind::Call(Address::ZERO),
+            ..Default::default()
+        };
+        let signed = unsigned.into_signed(Signature::test_signature());
+        let envelope = TxEnvelope::from(signed);
+        let hash = *envelope.tx_hash();
+        (hash, Recovered::new_unchecked(envelope, Address::repeat_byte(sender)))
+    }
+
+    fn add(pool: &mut Pool, sender: u8, nonce: u64, max_fee: u128, tip: u128) -> Result<Inserted, PoolError> {
+        let (hash, tx) = tx(sender, nonce, max_fee, tip);
+        pool.insert(hash, tx, Bytes::new(), 0)
+    }
+
+    #[test]
+    fn gaps_are_queued_until_filled() {
+        let mut pool = Pool::new(PoolLimits::default());
+        add(&mut pool, 1, 0, 100, 10).unwrap();
+        add(&mut pool, 1, 2, 100, 10).unwrap();
+        assert_eq!(pool.counts(), (1, 1));
+        add(&mut pool, 1, 1, 100, 10).unwrap();
+        assert_eq!(pool.counts(), (3, 0));
+        assert_eq!(pool.next_nonce(&Address::repeat_byte(1)), Some(3));
+    }
+
+    #[test]
+    fn replacement_needs_ten_percent_on_both_fees() {
+        let mut pool = Pool::new(PoolLimits::default());
+        add(&mut pool, 1, 0, 100, 10).unwrap();
+        assert_eq!(add(&mut pool, 1, 0, 109, 11), Err(PoolError::ReplacementUnderpriced));
+        assert_eq!(add(&mut pool, 1, 0, 110, 10), Err(PoolError::ReplacementUnderpriced));
+        assert!(matches!(add(&mut pool, 1, 0, 110, 11), Ok(Inserted::Replaced(_))));
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn best_orders_by_tip_then_nonce() {
+        let mut pool = Pool::new(PoolLimits::default());
+        add(&mut pool, 1, 0, 100, 5).unwrap();
+        add(&mut pool, 1, 1, 100, 50).unwrap();
+        add(&mut pool, 2, 0, 100, 20).unwrap();
+        add(&mut pool, 3, 0, 10, 10).unwrap(); // cannot pay a base fee of 50
+        let order: Vec<_> = pool.best(50).map(|t| (t.sender(), t.nonce())).collect();
+        assert_eq!(
+            order,
+            vec![(Address::repeat_byte(2), 0), (Address::repeat_byte(1), 0), (Address::repeat_byte(1), 1)]
+        );
+    }
+
+    #[test]
+    fn full_pool_evicts_the_cheapest_or_refuses() {
+        let mut pool = Pool::new(PoolLimits { max_count: 2, ..Default::default() });
+        add(&mut pool, 1, 0, 100, 5).unwrap();
+        add(&mut pool, 2, 0, 100, 7).unwrap();
+        assert_eq!(add(&mut pool, 3, 0, 100, 1), Err(PoolError::PoolFull));
+        add(&mut pool, 3, 0, 100, 9).unwrap();
+        assert_eq!(pool.len(), 2);
+        assert!(pool.senders.get(&Address::repeat_byte(1)).is_none());
+    }
+
+    #[test]
+    fn mined_nonces_drop_stale_transactions() {
+        let mut pool = Pool::new(PoolLimits::default());
+        add(&mut pool, 1, 0, 100, 5).unwrap();
+        add(&mut pool, 1, 1, 100, 5).unwrap();
+        pool.on_block([(Address::repeat_byte(1), 1)]);
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.counts(), (1, 0));
+    }
+}

@@ -1,0 +1,241 @@
+//! The block producer: builds a block from the pool on a drift-free schedule, executes it,
+//! commits it, and announces it.
+
+use crate::chain::{BlockEvent, Chain, Head, next_base_fee};
+use crate::error::StoreError;
+use crate::evm::{self, BlockContext, StateDb, StoredState};
+use crate::storage::{BlockCommit, CommitTx, StateAt, StoredAccount};
+use alloy_consensus::{
+    EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction, TxEnvelope,
+    TxType, proofs,
+};
+use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
+use alloy_primitives::{B64, B256, Bloom, U256};
+use alloy_trie::EMPTY_ROOT_HASH;
+use revm::context::result::EVMError;
+use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use crate::Shutdown;
+
+/// What one built block held, for logs and metrics.
+#[derive(Debug)]
+pub struct Built {
+    pub number: u64,
+    pub hash: B256,
+    pub txs: usize,
+    pub gas_used: u64,
+    pub build_time: Duration,
+}
+
+/// Builds, commits and announces the next block with the given timestamp.
+pub fn produce_block(chain: &Chain, timestamp: u64) -> Result<Built, StoreError> {
+    let started = Instant::now();
+    let parent = chain.head();
+    let number = parent.header.number + 1;
+    let base_fee = next_base_fee(&chain.spec, &parent.header);
+    let gas_limit = parent.header.gas_limit;
+    let beneficiary = chain.args.coinbase.unwrap_or(chain.spec.genesis.coinbase);
+    let ctx = BlockContext { number, timestamp, beneficiary, base_fee, gas_limit, prevrandao: parent.hash };
+    let sink = chain.spec.base_fee_sink_at(number);
+
+    let mut best = chain.pool.lock().best(base_fee);
+    let db = StateDb::new(StoredState::new(chain.reader()?, StateAt::Latest));
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .with_cfg(evm::cfg_env(&chain.spec, false))
+        .with_block(evm::block_env(&ctx))
+        .build_mainnet();
+
+    let mut txs: Vec<(Arc<crate::pool::PoolTx>, ReceiptEnvelope)> = Vec::new();
+    let mut invalid = Vec::new();
+    let mut cumulative_gas = 0u64;
+    while let Some(tx) = best.next() {
+        if cumulative_gas + tx.tx.gas_limit() > gas_limit {
+            // Does not fit; smaller ones may still. Stop once the block is nearly full.
+            if gas_limit - cumulative_gas < 21_000 {
+                break;
+            }
+            best.skip_sender(&tx.sender());
+            continue;
+        }
+        let env = match evm::tx_env(tx.tx.inner(), tx.sender()) {
+            Ok(env) => env,
+            Err(_) => {
+                invalid.push(tx.hash);
+                best.skip_sender(&tx.sender());
+                continue;
+            }
+        };
+        let result = match evm.transact_commit(env) {
+            Ok(result) => result,
+            Err(EVMError::Database(e)) => return Err(e),
+            Err(e) => {
+                tracing::debug!(hash = %tx.hash, error = %e, "dropping transaction that cannot execute");
+                invalid.push(tx.hash);
+                best.skip_sender(&tx.sender());
+                continue;
+            }
+        };
+        let gas_used = result.tx_gas_used();
+        cumulative_gas += gas_used;
+        if let Some(sink) = sink {
+            let burned = U256::from(gas_used) * U256::from(base_fee);
+            evm.ctx.journaled_state.database.add_balance(sink, burned)?;
+        }
+        let receipt = Receipt {
+            status: Eip658Value::Eip658(result.is_success()),
+            cumulative_gas_used: cumulative_gas,
+            logs: result.into_logs(),
+        };
+        let envelope = receipt_envelope(tx.tx.inner().tx_type(), ReceiptWithBloom::from(receipt));
+        txs.push((tx, envelope));
+    }
+    let db = evm.ctx.journaled_state.database;
+
+    let mut commit = BlockCommit::default();
+    // Held until the new head is published, so proofs never see the trie ahead of the head.
+    let mut trie = chain.trie.lock();
+    {
+        for (address, info) in &db.accounts {
+            let stored = info.as_ref().map(|i| StoredAccount { nonce: i.nonce, balance: i.balance, code_hash: i.code_hash });
+            trie.set_account(address, stored);
+            commit.accounts.push((*address, stored));
+        }
+        for (address, slots) in &db.storage {
+            if matches!(db.accounts.get(address), Some(None)) {
+                continue;
+            }
+            for (slot, value) in slots {
+                trie.set_slot(address, slot, *value);
+                commit.storage.push((*address, *slot, *value));
+            }
+        }
+        commit.header.state_root = trie.root();
+    }
+    commit.codes = db.codes.iter().map(|(hash, code)| (*hash, code.original_bytes())).collect();
+
+    let envelopes: Vec<&TxEnvelope> = txs.iter().map(|(tx, _)| tx.tx.inner()).collect();
+    let receipts: Vec<ReceiptEnvelope> = txs.iter().map(|(_, r)| r.clone()).collect();
+    let mut logs_bloom = Bloom::ZERO;
+    for receipt in &receipts {
+        logs_bloom.accrue_bloom(receipt.logs_bloom());
+    }
+    let header = Header {
+        parent_hash: parent.hash,
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        beneficiary,
+        state_root: commit.header.state_root,
+        transactions_root: proofs::calculate_transaction_root(&envelopes),
+        receipts_root: proofs::calculate_receipt_root(&receipts),
+        logs_bloom,
+        difficulty: U256::ZERO,
+        number,
+        gas_limit,
+        gas_used: cumulative_gas,
+        timestamp,
+        extra_data: Default::default(),
+        mix_hash: ctx.prevrandao,
+        nonce: B64::ZERO,
+        base_fee_per_gas: Some(base_fee),
+        withdrawals_root: Some(EMPTY_ROOT_HASH),
+        blob_gas_used: Some(0),
+        excess_blob_gas: Some(0),
+        parent_beacon_block_root: Some(B256::ZERO),
+        requests_hash: Some(EMPTY_REQUESTS_HASH),
+        ..Default::default()
+    };
+    let hash = header.hash_slow();
+    commit.txs = txs.iter().map(|(tx, _)| CommitTx { hash: tx.hash, sender: tx.sender(), encoded: tx.encoded.clone() }).collect();
+    commit.receipts = receipts;
+    commit.header = header.clone();
+    commit.hash = hash;
+    chain.store.commit_block(&commit)?;
+
+    let nonces: Vec<_> = commit.accounts.iter().map(|(a, acc)| (*a, acc.map_or(0, |acc| acc.nonce))).collect();
+    {
+        let mut pool = chain.pool.lock();
+        for hash in &invalid {
+            pool.remove_invalid(hash);
+        }
+        pool.on_block(nonces);
+    }
+    let logs = txs
+        .iter()
+        .map(|(tx, receipt)| (tx.hash, receipt.logs().to_vec()))
+        .collect();
+    chain.set_head(Head { header: header.clone(), hash, committed_at: Instant::now() });
+    drop(trie);
+    let _ = chain.blocks.send(Arc::new(BlockEvent { header, hash, logs }));
+    Ok(Built { number, hash, txs: txs.len(), gas_used: cumulative_gas, build_time: started.elapsed() })
+}
+
+fn receipt_envelope(ty: TxType, receipt: ReceiptWithBloom<Receipt>) -> ReceiptEnvelope {
+    match ty {
+        TxType::Legacy => ReceiptEnvelope::Legacy(receipt),
+        TxType::Eip2930 => ReceiptEnvelope::Eip2930(receipt),
+        TxType::Eip1559 => ReceiptEnvelope::Eip1559(receipt),
+        TxType::Eip4844 => ReceiptEnvelope::Eip4844(receipt),
+        TxType::Eip7702 => ReceiptEnvelope::Eip7702(receipt),
+    }
+}
+
+fn unix_now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// Produces blocks until shutdown. Block `n` of this run is due at `anchor + n × block_time`,
+/// with the anchor on a wall-clock multiple of the block time, so lateness never accumulates and
+/// timestamps fall on the schedule.
+pub async fn run(chain: Arc<Chain>, mut shutdown: Shutdown) -> Result<(), StoreError> {
+    let block_time = chain.args.block_time;
+    let period = block_time.as_nanos().max(1);
+    let now = unix_now();
+    let anchor = Duration::from_nanos(((now.as_nanos() / period + 1) * period) as u64);
+    let anchor_instant = Instant::now() + (anchor - now);
+    let mut slot: u32 = 0;
+    let mut last_block = Instant::now();
+    loop {
+        let due = anchor_instant + block_time * slot;
+        tokio::select! {
+            _ = tokio::time::sleep_until(due.into()) => {}
+            _ = shutdown.changed() => return Ok(()),
+        }
+        let due_unix = anchor + block_time * slot;
+        slot += 1;
+        // A slot missed by more than a whole period is skipped, not produced late.
+        let late = Instant::now().saturating_duration_since(due);
+        if late > block_time {
+            let skip = (late.as_nanos() / period) as u32;
+            tracing::warn!(late_ms = late.as_millis() as u64, skipped = skip, "block production fell behind");
+            slot += skip;
+            continue;
+        }
+        if chain.args.lazy && chain.pool.lock().counts().0 == 0 && last_block.elapsed() < chain.args.lazy_max_idle {
+            continue;
+        }
+        let parent_ts = chain.head().header.timestamp;
+        let min_step = u64::from(block_time >= Duration::from_secs(1));
+        let timestamp = due_unix.as_secs().max(parent_ts + min_step);
+        let chain2 = chain.clone();
+        let built = tokio::task::spawn_blocking(move || produce_block(&chain2, timestamp))
+            .await
+            .map_err(|e| StoreError::Io(format!("block producer task: {e}")))??;
+        last_block = Instant::now();
+        crate::metrics::record_block(&built, late);
+        tracing::info!(
+            number = built.number,
+            hash = %built.hash,
+            txs = built.txs,
+            gas = built.gas_used,
+            build_ms = built.build_time.as_millis() as u64,
+            "produced block"
+        );
+        if let Some(keep) = chain.args.prune_keep_blocks {
+            if built.number % 64 == 0 {
+                let pruned = chain.store.prune_history(built.number, keep)?;
+                tracing::debug!(pruned, "pruned state history");
+            }
+        }
+    }
+}

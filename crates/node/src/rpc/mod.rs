@@ -1,0 +1,131 @@
+//! The JSON-RPC servers: HTTP and WebSocket on the RPC port and on the WS port, with `GET /`
+//! and `GET /health` answered on both, CORS, size and connection caps, and per-method metrics.
+
+mod call;
+mod convert;
+pub mod error;
+mod eth;
+mod fees;
+mod filters;
+mod health;
+mod other;
+mod proof;
+mod subscriptions;
+
+use crate::chain::Chain;
+use eth::{EthApiServer, EthRpc};
+use jsonrpsee::RpcModule;
+use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceBuilder, RpcServiceT};
+use jsonrpsee::server::{BatchRequestConfig, MethodResponse, Server, ServerConfig, ServerHandle};
+use jsonrpsee::core::traits::IdProvider;
+use jsonrpsee::types::{Request, SubscriptionId};
+use other::{DebugRawApiServer, NetApiServer, TxpoolApiServer, Web3ApiServer};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+/// All namespaces in one module.
+pub fn module(chain: Arc<Chain>) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
+    let mut module = RpcModule::new(());
+    module.merge(EthRpc { chain: chain.clone(), filters: Default::default() }.into_rpc())?;
+    let misc = || other::Misc { chain: chain.clone() };
+    module.merge(Web3ApiServer::into_rpc(misc()))?;
+    module.merge(NetApiServer::into_rpc(misc()))?;
+    module.merge(TxpoolApiServer::into_rpc(misc()))?;
+    module.merge(DebugRawApiServer::into_rpc(misc()))?;
+    Ok(module)
+}
+
+fn cors(origins: &str) -> CorsLayer {
+    let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);
+    if origins.trim() == "*" {
+        return layer.allow_origin(Any);
+    }
+    let list: Vec<_> = origins.split(',').filter_map(|o| o.trim().parse().ok()).collect();
+    layer.allow_origin(AllowOrigin::list(list))
+}
+
+/// Starts one server on `addr` serving `module` over HTTP and WebSocket.
+pub async fn serve(chain: Arc<Chain>, module: RpcModule<()>, addr: SocketAddr) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let args = &chain.args;
+    let methods: Arc<HashSet<String>> = Arc::new(module.method_names().map(str::to_owned).collect());
+    let http = tower::ServiceBuilder::new()
+        .layer(cors(&args.rpc_cors))
+        .layer(health::HealthLayer::new(chain.clone()));
+    let rpc = RpcServiceBuilder::new().layer_fn(move |service| RpcMetrics { service, methods: methods.clone() });
+    let config = ServerConfig::builder()
+        .max_request_body_size(args.rpc_max_request_bytes)
+        .max_response_body_size(args.rpc_max_response_bytes)
+        .max_connections(args.rpc_max_connections)
+        .set_batch_request_config(BatchRequestConfig::Limit(args.rpc_max_batch))
+        .set_id_provider(HexIdProvider::default())
+        .build();
+    let server = Server::builder()
+        .set_config(config)
+        .set_http_middleware(http)
+        .set_rpc_middleware(rpc)
+        .build(addr)
+        .await?;
+    let local = server.local_addr()?;
+    Ok((local, server.start(module)))
+}
+
+/// Subscription ids as geth writes them: `0x` and 32 hex digits, unguessable.
+#[derive(Debug, Default)]
+struct HexIdProvider {
+    keys: std::collections::hash_map::RandomState,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl IdProvider for HexIdProvider {
+    fn next_id(&self) -> SubscriptionId<'static> {
+        use std::hash::BuildHasher;
+        let n = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (a, b) = (self.keys.hash_one((n, 0u8)), self.keys.hash_one((n, 1u8)));
+        SubscriptionId::Str(format!("0x{a:016x}{b:016x}").into())
+    }
+}
+
+/// Records each call's latency and outcome; names not served are counted as "unknown" so a
+/// client cannot grow the label set.
+#[derive(Clone)]
+struct RpcMetrics<S> {
+    service: S,
+    methods: Arc<HashSet<String>>,
+}
+
+impl<S> RpcServiceT for RpcMetrics<S>
+where
+    S: RpcServiceT<MethodResponse = MethodResponse> + Send + Sync + Clone + 'static,
+{
+    type MethodResponse = S::MethodResponse;
+    type NotificationResponse = S::NotificationResponse;
+    type BatchResponse = S::BatchResponse;
+
+    fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+        let service = self.service.clone();
+        let name = if self.methods.contains(request.method_name()) { request.method_name().to_owned() } else { "unknown".to_owned() };
+        async move {
+            let started = Instant::now();
+            let response = service.call(request).await;
+            crate::metrics::record_rpc(&name, started.elapsed(), response.is_success());
+            response
+        }
+    }
+
+    fn batch<'a>(&self, requests: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+        let service = self.service.clone();
+        async move {
+            let started = Instant::now();
+            let response = service.batch(requests).await;
+            crate::metrics::record_rpc("batch", started.elapsed(), true);
+            response
+        }
+    }
+
+    fn notification<'a>(&self, n: Notification<'a>) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+        self.service.notification(n)
+    }
+}

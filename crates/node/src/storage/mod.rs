@@ -1,0 +1,263 @@
+//! The node's embedded, crash-safe store (redb).
+//!
+//! A block, its transactions, receipts, state changes and history commit in one redb write
+//! transaction with `Durability::Immediate`, so after a crash the store holds exactly the blocks
+//! that were committed, each complete. The RPC exposes a block only after its commit returned, so
+//! any receipt a client has seen is on disk.
+//!
+//! State is kept twice: plain tables for the latest state (fast reads), and history tables keyed
+//! by `(key, block)` holding the value written at that block, so a read at block `n` is the last
+//! history entry at or before `n`. A per-block change set lists what each block wrote; pruning
+//! walks it.
+
+mod codec;
+mod reader;
+mod tables;
+
+pub use codec::StoredAccount;
+pub use reader::{StateAt, StoreReader, StoredTx};
+
+use crate::error::StoreError;
+use alloy_consensus::{Header, ReceiptEnvelope};
+use alloy_primitives::{Address, B256, Bytes, U256};
+use codec::{account_history_key, storage_history_key, storage_key};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+use std::path::Path;
+use tables::*;
+
+/// One block's transaction, as committed.
+#[derive(Debug, Clone)]
+pub struct CommitTx {
+    pub hash: B256,
+    pub sender: Address,
+    /// EIP-2718 encoding.
+    pub encoded: Bytes,
+}
+
+/// Everything one block writes, committed atomically.
+#[derive(Debug, Default)]
+pub struct BlockCommit {
+    pub header: Header,
+    pub hash: B256,
+    pub txs: Vec<CommitTx>,
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// Accounts written by the block; `None` deletes the account.
+    pub accounts: Vec<(Address, Option<StoredAccount>)>,
+    /// Storage slots written by the block (zero deletes the slot).
+    pub storage: Vec<(Address, U256, U256)>,
+    pub codes: Vec<(B256, Bytes)>,
+}
+
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(path).map_err(|e| StoreError::Io(e.to_string()))?;
+        let db = Database::builder()
+            .set_cache_size(256 * 1024 * 1024)
+            .create(path.join("chain.redb"))
+            .map_err(redb::Error::from)?;
+        let store = Self { db };
+        store.create_tables()?;
+        Ok(store)
+    }
+
+    fn create_tables(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(redb::Error::from)?;
+        {
+            txn.open_table(META).map_err(redb::Error::from)?;
+            txn.open_table(HEADERS).map_err(redb::Error::from)?;
+            txn.open_table(HASH_TO_NUMBER).map_err(redb::Error::from)?;
+            txn.open_table(BLOCK_TXS).map_err(redb::Error::from)?;
+            txn.open_table(TRANSACTIONS).map_err(redb::Error::from)?;
+            txn.open_table(RECEIPTS).map_err(redb::Error::from)?;
+            txn.open_table(ACCOUNTS).map_err(redb::Error::from)?;
+            txn.open_table(STORAGE).map_err(redb::Error::from)?;
+            txn.open_table(CODES).map_err(redb::Error::from)?;
+            txn.open_table(ACCOUNT_HISTORY).map_err(redb::Error::from)?;
+            txn.open_table(STORAGE_HISTORY).map_err(redb::Error::from)?;
+            txn.open_table(CHANGESETS).map_err(redb::Error::from)?;
+        }
+        txn.commit().map_err(redb::Error::from)?;
+        Ok(())
+    }
+
+    pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        Ok(StoreReader::new(self.db.begin_read().map_err(redb::Error::from)?))
+    }
+
+    /// Commits one block and everything it wrote, durably, in one transaction.
+    pub fn commit_block(&self, block: &BlockCommit) -> Result<(), StoreError> {
+        let number = block.header.number;
+        let mut txn = self.db.begin_write().map_err(redb::Error::from)?;
+        txn.set_durability(Durability::Immediate).map_err(|e| StoreError::Io(e.to_string()))?;
+        {
+            let mut meta = txn.open_table(META).map_err(redb::Error::from)?;
+            if let Some(head) = meta.get(HEAD_KEY).map_err(redb::Error::from)? {
+                let head = codec::u64_from(head.value())?;
+                if number != head + 1 {
+                    return Err(StoreError::NotNext { head, number });
+                }
+            } else if number != 0 {
+                return Err(StoreError::NotNext { head: 0, number });
+            }
+            meta.insert(HEAD_KEY, number.to_be_bytes().as_slice()).map_err(redb::Error::from)?;
+
+            let mut headers = txn.open_table(HEADERS).map_err(redb::Error::from)?;
+            headers.insert(number, alloy_rlp::encode(&block.header).as_slice()).map_err(redb::Error::from)?;
+            txn.open_table(HASH_TO_NUMBER)
+                .map_err(redb::Error::from)?
+                .insert(block.hash.as_slice(), number)
+                .map_err(redb::Error::from)?;
+
+            let mut tx_hashes = Vec::with_capacity(block.txs.len() * 32);
+            let mut transactions = txn.open_table(TRANSACTIONS).map_err(redb::Error::from)?;
+            for (index, tx) in block.txs.iter().enumerate() {
+                tx_hashes.extend_from_slice(tx.hash.as_slice());
+                let value = codec::encode_tx_location(number, index as u32, tx.sender, &tx.encoded);
+                transactions.insert(tx.hash.as_slice(), value.as_slice()).map_err(redb::Error::from)?;
+            }
+            txn.open_table(BLOCK_TXS)
+                .map_err(redb::Error::from)?
+                .insert(number, tx_hashes.as_slice())
+                .map_err(redb::Error::from)?;
+            txn.open_table(RECEIPTS)
+                .map_err(redb::Error::from)?
+                .insert(number, codec::encode_receipts(&block.receipts).as_slice())
+                .map_err(redb::Error::from)?;
+
+            let mut changeset = codec::ChangeSet::default();
+            let mut accounts = txn.open_table(ACCOUNTS).map_err(redb::Error::from)?;
+            let mut account_history = txn.open_table(ACCOUNT_HISTORY).map_err(redb::Error::from)?;
+            for (address, account) in &block.accounts {
+                let encoded = account.as_ref().map(StoredAccount::encode);
+                match &encoded {
+                    Some(bytes) => accounts.insert(address.as_slice(), bytes.as_slice()),
+                    None => accounts.remove(address.as_slice()),
+                }
+                .map_err(redb::Error::from)?;
+                let value: &[u8] = encoded.as_ref().map_or(&[], |b| b.as_slice());
+                account_history
+                    .insert(account_history_key(address, number).as_slice(), value)
+                    .map_err(redb::Error::from)?;
+                changeset.accounts.push(*address);
+            }
+            let mut storage = txn.open_table(STORAGE).map_err(redb::Error::from)?;
+            let mut storage_history = txn.open_table(STORAGE_HISTORY).map_err(redb::Error::from)?;
+            for (address, slot, value) in &block.storage {
+                let key = storage_key(address, slot);
+                let bytes = value.to_be_bytes::<32>();
+                if value.is_zero() {
+                    storage.remove(key.as_slice()).map_err(redb::Error::from)?;
+                } else {
+                    storage.insert(key.as_slice(), bytes.as_slice()).map_err(redb::Error::from)?;
+                }
+                storage_history
+                    .insert(storage_history_key(address, slot, number).as_slice(), bytes.as_slice())
+                    .map_err(redb::Error::from)?;
+                changeset.slots.push((*address, *slot));
+            }
+            let mut codes = txn.open_table(CODES).map_err(redb::Error::from)?;
+            for (hash, code) in &block.codes {
+                codes.insert(hash.as_slice(), code.as_ref()).map_err(redb::Error::from)?;
+            }
+            txn.open_table(CHANGESETS)
+                .map_err(redb::Error::from)?
+                .insert(number, changeset.encode().as_slice())
+                .map_err(redb::Error::from)?;
+        }
+        txn.commit().map_err(redb::Error::from)?;
+        Ok(())
+    }
+
+    /// Drops history older than `keep` blocks behind `head`: state reads before the new earliest
+    /// block are refused from then on. Blocks, transactions and receipts are kept.
+    pub fn prune_history(&self, head: u64, keep: u64) -> Result<u64, StoreError> {
+        let cutoff = head.saturating_sub(keep);
+        let reader = self.reader()?;
+        let earliest = reader.earliest_state()?;
+        if cutoff <= earliest {
+            return Ok(0);
+        }
+        let mut pruned = 0;
+        let txn = self.db.begin_write().map_err(redb::Error::from)?;
+        {
+            let mut changesets = txn.open_table(CHANGESETS).map_err(redb::Error::from)?;
+            let mut account_history = txn.open_table(ACCOUNT_HISTORY).map_err(redb::Error::from)?;
+            let mut storage_history = txn.open_table(STORAGE_HISTORY).map_err(redb::Error::from)?;
+            for number in earliest..cutoff {
+                let Some(raw) = changesets.remove(number).map_err(redb::Error::from)? else { continue };
+                let changeset = codec::ChangeSet::decode(raw.value())?;
+                drop(raw);
+                // An entry may go only when a later one at or before the cutoff supersedes it,
+                // so reads at the cutoff still find their value.
+                for address in &changeset.accounts {
+                    let from = account_history_key(address, number + 1);
+                    let to = account_history_key(address, cutoff);
+                    let superseded = account_history
+                        .range(from.as_slice()..=to.as_slice())
+                        .map_err(redb::Error::from)?
+                        .next()
+                        .is_some();
+                    if superseded {
+                        account_history
+                            .remove(account_history_key(address, number).as_slice())
+                            .map_err(redb::Error::from)?;
+                    }
+                }
+                for (address, slot) in &changeset.slots {
+                    let from = storage_history_key(address, slot, number + 1);
+                    let to = storage_history_key(address, slot, cutoff);
+                    let superseded = storage_history
+                        .range(from.as_slice()..=to.as_slice())
+                        .map_err(redb::Error::from)?
+                        .next()
+                        .is_some();
+                    if superseded {
+                        storage_history
+                            .remove(storage_history_key(address, slot, number).as_slice())
+                            .map_err(redb::Error::from)?;
+                    }
+                }
+                pruned += 1;
+            }
+            txn.open_table(META)
+                .map_err(redb::Error::from)?
+                .insert(EARLIEST_STATE_KEY, cutoff.to_be_bytes().as_slice())
+                .map_err(redb::Error::from)?;
+        }
+        txn.commit().map_err(redb::Error::from)?;
+        Ok(pruned)
+    }
+
+    /// Reads the stored chain id, or records `chain_id` on a fresh store.
+    pub fn check_or_set_chain(&self, chain_id: u64, genesis_hash: B256) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(redb::Error::from)?;
+        {
+            let mut meta = txn.open_table(META).map_err(redb::Error::from)?;
+            let stored = meta.get(GENESIS_KEY).map_err(redb::Error::from)?.map(|g| g.value().to_vec());
+            match stored {
+                Some(stored) if stored.as_slice() != genesis_hash.as_slice() => {
+                    return Err(StoreError::GenesisMismatch {
+                        stored: B256::from_slice(&stored),
+                        genesis: genesis_hash,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert(GENESIS_KEY, genesis_hash.as_slice()).map_err(redb::Error::from)?;
+                    meta.insert(CHAIN_ID_KEY, chain_id.to_be_bytes().as_slice()).map_err(redb::Error::from)?;
+                }
+            }
+        }
+        txn.commit().map_err(redb::Error::from)?;
+        Ok(())
+    }
+
+    /// Bytes of the database file, for metrics.
+    pub fn size_bytes(path: &Path) -> u64 {
+        std::fs::metadata(path.join("chain.redb")).map(|m| m.len()).unwrap_or(0)
+    }
+}

@@ -1,0 +1,128 @@
+// Starting and stopping a real `ande` process for the end-to-end tests.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const ROOT = path.resolve(import.meta.dirname, '../../..');
+export const ANDE = process.env.ANDE_BIN ?? path.join(ROOT, 'target/release/ande');
+export const CAST = path.join(import.meta.dirname, '../node_modules/@foundry-rs/cast-linux-amd64/bin/cast');
+export const ANVIL = path.join(import.meta.dirname, '../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil');
+export const LOCAL_GENESIS = path.join(ROOT, 'genesis/local.json');
+
+// The well-known development mnemonic's first keys, funded in genesis/local.json only.
+// DEVELOPMENT ONLY: never fund these on a public chain.
+export const DEV_KEYS = [
+  '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
+  '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
+  '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a',
+  '0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6',
+];
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function tempDir(prefix = 'ande-test-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function rpc(url, method, params = []) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
+  const body = await res.json();
+  if (body.error) {
+    const err = new Error(`${method}: ${body.error.message}`);
+    err.rpc = body.error;
+    throw err;
+  }
+  return body.result;
+}
+
+export function cast(...args) {
+  return execFileSync(CAST, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `ande node` on free loopback ports; resolves once /health answers 200. */
+export async function startNode({ datadir = tempDir(), genesis = LOCAL_GENESIS, blockTime = '1s', args = [], env = {} } = {}) {
+  const [http, ws, metrics] = [await freePort(), await freePort(), await freePort()];
+  const node = {
+    datadir,
+    rpcUrl: `http://127.0.0.1:${http}`,
+    wsUrl: `ws://127.0.0.1:${ws}`,
+    metricsUrl: `http://127.0.0.1:${metrics}/metrics`,
+    output: '',
+  };
+  const child = spawn(
+    ANDE,
+    ['node', '--datadir', datadir, '--genesis', genesis, '--block-time', blockTime,
+      '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics), ...args],
+    { env: { ...process.env, RUST_LOG: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout.on('data', (d) => { node.output += d; });
+  child.stderr.on('data', (d) => { node.output += d; });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  node.child = child;
+  node.exited = exited;
+  node.stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    return exited;
+  };
+  node.kill9 = async () => {
+    child.kill('SIGKILL');
+    return exited;
+  };
+  const deadline = Date.now() + 30_000;
+  let done = false;
+  exited.then(() => { done = true; });
+  while (Date.now() < deadline) {
+    if (done) throw new Error(`ande node exited during start:\n${node.output}`);
+    try {
+      const res = await fetch(`${node.rpcUrl}/health`);
+      if (res.status === 200) return node;
+    } catch { /* not listening yet */ }
+    await sleep(100);
+  }
+  await node.kill9();
+  throw new Error(`ande node did not become healthy:\n${node.output}`);
+}
+
+/** Runs `ande node` expecting it to fail at start; resolves with its exit code and output. */
+export async function runNodeExpectingFailure(extraArgs, env = {}) {
+  const child = spawn(ANDE, ['node', '--datadir', tempDir(), '--http.port', String(await freePort()),
+    '--ws.port', String(await freePort()), '--metrics.port', String(await freePort()), ...extraArgs],
+  { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, output };
+}
+
+export async function waitFor(predicate, { timeout = 20_000, interval = 100, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const value = await predicate();
+    if (value) return value;
+    await sleep(interval);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export { sleep };
