@@ -184,9 +184,11 @@ pub fn estimate_gas(chain: &Chain, site: &CallSite, request: &TransactionRequest
     let mut lo = used.saturating_sub(1);
     // Start just above what was used, with the 63/64 headroom calls usually need.
     let optimistic = (used + 2_300) * 64 / 63;
+    // Refunds (EIP-3529, EIP-7702) can put the gas used below the intrinsic gas, so a limit
+    // near it may be refused outright: that counts as too low, like a failure.
     if optimistic < hi {
-        match attempt(optimistic)? {
-            ExecutionResult::Success { .. } => hi = optimistic,
+        match attempt(optimistic) {
+            Ok(ExecutionResult::Success { .. }) => hi = optimistic,
             _ => lo = optimistic,
         }
     }
