@@ -66,11 +66,19 @@ fn shutdown_signal() -> watch::Receiver<bool> {
 }
 
 #[tokio::main]
-async fn main() -> eyre::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let shutdown = shutdown_signal();
-    match cli.command {
+    let result: eyre::Result<()> = match cli.command {
         Command::Node(args) | Command::Up(args) => ande_node::run(args, shutdown).await.wrap_err("ande node failed"),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The cause chain on one line, without a backtrace: this is an operator's message.
+            tracing::error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
