@@ -15,7 +15,7 @@ use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::database_interface::DBErrorMarker;
 use revm::primitives::hardfork::SpecId;
 use revm::state::{Account, AccountInfo, Bytecode};
-use revm::{Database, DatabaseCommit};
+use revm::{Database, DatabaseCommit, DatabaseRef};
 use std::sync::Arc;
 
 pub const SPEC: SpecId = SpecId::PRAGUE;
@@ -44,6 +44,20 @@ pub fn cfg_env(spec: &ChainSpec, for_call: bool) -> CfgEnv {
         cfg.disable_nonce_check = true;
     }
     cfg
+}
+
+impl BlockContext {
+    /// The context a stored block executed in.
+    pub fn of(header: &alloy_consensus::Header) -> Self {
+        Self {
+            number: header.number,
+            timestamp: header.timestamp,
+            beneficiary: header.beneficiary,
+            base_fee: header.base_fee_per_gas.unwrap_or_default(),
+            gas_limit: header.gas_limit,
+            prevrandao: header.mix_hash,
+        }
+    }
 }
 
 pub fn block_env(block: &BlockContext) -> BlockEnv {
@@ -131,11 +145,12 @@ impl StateDb {
         &self.source
     }
 
-    /// Credits `amount` to `address` (the base-fee sink), outside any transaction.
-    pub fn add_balance(&mut self, address: Address, amount: U256) -> Result<(), StoreError> {
-        let mut info = self.basic(address)?.unwrap_or_default();
-        info.balance = info.balance.saturating_add(amount);
-        self.accounts.insert(address, Some(info));
+    /// Credits a transaction's base fee to the chain's sink, if it has one, instead of burning it.
+    pub fn credit_base_fee(&mut self, sink: Option<Address>, gas_used: u64, base_fee: u64) -> Result<(), StoreError> {
+        let Some(sink) = sink else { return Ok(()) };
+        let mut info = self.basic_ref(sink)?.unwrap_or_default();
+        info.balance = info.balance.saturating_add(U256::from(gas_used) * U256::from(base_fee));
+        self.accounts.insert(sink, Some(info));
         Ok(())
     }
 
@@ -147,7 +162,7 @@ impl StateDb {
         nonce: Option<u64>,
         code: Option<Bytes>,
     ) -> Result<(), StoreError> {
-        let mut info = self.basic(address)?.unwrap_or_default();
+        let mut info = self.basic_ref(address)?.unwrap_or_default();
         if let Some(balance) = balance {
             info.balance = balance;
         }
@@ -183,17 +198,17 @@ impl StateDb {
     }
 }
 
-impl Database for StateDb {
+impl DatabaseRef for StateDb {
     type Error = StoreError;
 
-    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StoreError> {
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, StoreError> {
         if let Some(account) = self.accounts.get(&address) {
             return Ok(account.clone());
         }
         Ok(self.source.reader.account(&address, self.source.at)?.map(Self::info_from))
     }
 
-    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StoreError> {
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, StoreError> {
         if code_hash == KECCAK256_EMPTY || code_hash == B256::ZERO {
             return Ok(Bytecode::default());
         }
@@ -204,7 +219,7 @@ impl Database for StateDb {
         Ok(Bytecode::new_raw(code))
     }
 
-    fn storage(&mut self, address: Address, index: U256) -> Result<U256, StoreError> {
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, StoreError> {
         if let Some(value) = self.storage.get(&address).and_then(|s| s.get(&index)) {
             return Ok(*value);
         }
@@ -214,8 +229,28 @@ impl Database for StateDb {
         self.source.reader.storage(&address, &index, self.source.at)
     }
 
-    fn block_hash(&mut self, number: u64) -> Result<B256, StoreError> {
+    fn block_hash_ref(&self, number: u64) -> Result<B256, StoreError> {
         Ok(self.source.reader.header(number)?.map(|h| h.hash_slow()).unwrap_or_default())
+    }
+}
+
+impl Database for StateDb {
+    type Error = StoreError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StoreError> {
+        self.basic_ref(address)
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StoreError> {
+        self.code_by_hash_ref(code_hash)
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, StoreError> {
+        self.storage_ref(address, index)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, StoreError> {
+        self.block_hash_ref(number)
     }
 }
 

@@ -79,10 +79,7 @@ pub fn produce_block(chain: &Chain, timestamp: u64) -> Result<Built, StoreError>
         };
         let gas_used = result.tx_gas_used();
         cumulative_gas += gas_used;
-        if let Some(sink) = sink {
-            let burned = U256::from(gas_used) * U256::from(base_fee);
-            evm.ctx.journaled_state.database.add_balance(sink, burned)?;
-        }
+        evm.ctx.journaled_state.database.credit_base_fee(sink, gas_used, base_fee)?;
         let receipt = Receipt {
             status: Eip658Value::Eip658(result.is_success()),
             cumulative_gas_used: cumulative_gas,

@@ -25,17 +25,6 @@ pub struct CallSite {
 }
 
 impl CallSite {
-    fn block_context(&self, chain: &Chain) -> BlockContext {
-        BlockContext {
-            number: self.header.number,
-            timestamp: self.header.timestamp,
-            beneficiary: chain.args.coinbase.unwrap_or(self.header.beneficiary),
-            base_fee: self.header.base_fee_per_gas.unwrap_or_default(),
-            gas_limit: self.header.gas_limit,
-            prevrandao: self.header.mix_hash,
-        }
-    }
-
     pub fn state_db(&self, overrides: Option<&StateOverride>) -> RpcResult<StateDb> {
         let mut db = StateDb::new(StoredState::new(self.reader.clone(), self.at));
         for (address, o) in overrides.into_iter().flatten() {
@@ -123,7 +112,7 @@ pub fn run(chain: &Chain, site: &CallSite, db: StateDb, env: TxEnv, priced: bool
     let mut evm = Context::mainnet()
         .with_db(db)
         .with_cfg(cfg(chain, priced))
-        .with_block(evm::block_env(&site.block_context(chain)))
+        .with_block(evm::block_env(&BlockContext::of(&site.header)))
         .build_mainnet();
     evm.transact(env).map(|r| r.result).map_err(evm_error)
 }
@@ -217,7 +206,7 @@ pub fn create_access_list(chain: &Chain, site: &CallSite, request: &TransactionR
         let mut evm = Context::mainnet()
             .with_db(site.state_db(None)?)
             .with_cfg(cfg(chain, priced))
-            .with_block(evm::block_env(&site.block_context(chain)))
+            .with_block(evm::block_env(&BlockContext::of(&site.header)))
             .build_mainnet_with_inspector(&mut inspector);
         evm.inspect_tx(env.clone()).map_err(evm_error)?;
         drop(evm);

@@ -149,7 +149,12 @@ impl EthRpc {
     }
 
     fn call_site(&self, block: Option<BlockId>) -> RpcResult<CallSite> {
-        let reader = self.reader()?;
+        Self::call_site_for(&self.chain, block)
+    }
+
+    /// The state and header a call at `block` runs against.
+    pub fn call_site_for(chain: &Chain, block: Option<BlockId>) -> RpcResult<CallSite> {
+        let reader = chain.reader()?;
         let at = Self::state_at(&reader, block)?;
         let id = match at {
             StateAt::Latest => BlockId::latest(),

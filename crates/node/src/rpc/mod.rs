@@ -11,6 +11,7 @@ mod health;
 mod other;
 mod proof;
 mod subscriptions;
+mod trace;
 
 use crate::chain::Chain;
 use eth::{EthApiServer, EthRpc};
@@ -35,6 +36,7 @@ pub fn module(chain: Arc<Chain>) -> Result<RpcModule<()>, jsonrpsee::core::Regis
     module.merge(NetApiServer::into_rpc(misc()))?;
     module.merge(TxpoolApiServer::into_rpc(misc()))?;
     module.merge(DebugRawApiServer::into_rpc(misc()))?;
+    module.merge(trace::DebugTraceApiServer::into_rpc(trace::Tracer { chain: chain.clone() }))?;
     Ok(module)
 }
 
