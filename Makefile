@@ -31,8 +31,12 @@ test-rust:
 test-e2e: build e2e-deps
 	cd $(E2E) && ANDE_BIN=$(CURDIR)/$(ANDE) npm test
 
+# Side by side with anvil, same genesis and workload; figures in docs/benchmarks.md.
 bench: build e2e-deps
-	cd $(E2E) && ANDE_BIN=$(CURDIR)/$(ANDE) node bench/run.js
+	target/release/ande-bench throughput
+	target/release/ande-bench rpc
+	target/release/ande-bench cadence --seconds 300
+	target/release/ande-bench memory
 
 clean:
 	$(CARGO) clean

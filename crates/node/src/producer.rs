@@ -228,11 +228,5 @@ pub async fn run(chain: Arc<Chain>, mut shutdown: Shutdown) -> Result<(), StoreE
             build_ms = built.build_time.as_millis() as u64,
             "produced block"
         );
-        if let Some(keep) = chain.args.prune_keep_blocks {
-            if built.number % 64 == 0 {
-                let pruned = chain.store.prune_history(built.number, keep)?;
-                tracing::debug!(pruned, "pruned state history");
-            }
-        }
     }
 }

@@ -50,16 +50,22 @@ pub struct BlockCommit {
 
 pub struct Store {
     db: Database,
+    /// Keep state history for this many blocks behind the head; all of it when `None`.
+    prune_keep: Option<u64>,
 }
 
+/// Blocks of history one commit prunes at most, so enabling pruning on a long chain catches up
+/// over many blocks instead of stalling one.
+const PRUNE_STEP: u64 = 16;
+
 impl Store {
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub fn open(path: &Path, prune_keep: Option<u64>) -> Result<Self, StoreError> {
         std::fs::create_dir_all(path).map_err(|e| StoreError::Io(e.to_string()))?;
         let db = Database::builder()
             .set_cache_size(256 * 1024 * 1024)
             .create(path.join("chain.redb"))
             .map_err(redb::Error::from)?;
-        let store = Self { db };
+        let store = Self { db, prune_keep };
         store.create_tables()?;
         Ok(store)
     }
@@ -168,68 +174,11 @@ impl Store {
                 .insert(number, changeset.encode().as_slice())
                 .map_err(redb::Error::from)?;
         }
+        if let Some(keep) = self.prune_keep {
+            prune_history(&txn, number.saturating_sub(keep))?;
+        }
         txn.commit().map_err(redb::Error::from)?;
         Ok(())
-    }
-
-    /// Drops history older than `keep` blocks behind `head`: state reads before the new earliest
-    /// block are refused from then on. Blocks, transactions and receipts are kept.
-    pub fn prune_history(&self, head: u64, keep: u64) -> Result<u64, StoreError> {
-        let cutoff = head.saturating_sub(keep);
-        let reader = self.reader()?;
-        let earliest = reader.earliest_state()?;
-        if cutoff <= earliest {
-            return Ok(0);
-        }
-        let mut pruned = 0;
-        let txn = self.db.begin_write().map_err(redb::Error::from)?;
-        {
-            let mut changesets = txn.open_table(CHANGESETS).map_err(redb::Error::from)?;
-            let mut account_history = txn.open_table(ACCOUNT_HISTORY).map_err(redb::Error::from)?;
-            let mut storage_history = txn.open_table(STORAGE_HISTORY).map_err(redb::Error::from)?;
-            for number in earliest..cutoff {
-                let Some(raw) = changesets.remove(number).map_err(redb::Error::from)? else { continue };
-                let changeset = codec::ChangeSet::decode(raw.value())?;
-                drop(raw);
-                // An entry may go only when a later one at or before the cutoff supersedes it,
-                // so reads at the cutoff still find their value.
-                for address in &changeset.accounts {
-                    let from = account_history_key(address, number + 1);
-                    let to = account_history_key(address, cutoff);
-                    let superseded = account_history
-                        .range(from.as_slice()..=to.as_slice())
-                        .map_err(redb::Error::from)?
-                        .next()
-                        .is_some();
-                    if superseded {
-                        account_history
-                            .remove(account_history_key(address, number).as_slice())
-                            .map_err(redb::Error::from)?;
-                    }
-                }
-                for (address, slot) in &changeset.slots {
-                    let from = storage_history_key(address, slot, number + 1);
-                    let to = storage_history_key(address, slot, cutoff);
-                    let superseded = storage_history
-                        .range(from.as_slice()..=to.as_slice())
-                        .map_err(redb::Error::from)?
-                        .next()
-                        .is_some();
-                    if superseded {
-                        storage_history
-                            .remove(storage_history_key(address, slot, number).as_slice())
-                            .map_err(redb::Error::from)?;
-                    }
-                }
-                pruned += 1;
-            }
-            txn.open_table(META)
-                .map_err(redb::Error::from)?
-                .insert(EARLIEST_STATE_KEY, cutoff.to_be_bytes().as_slice())
-                .map_err(redb::Error::from)?;
-        }
-        txn.commit().map_err(redb::Error::from)?;
-        Ok(pruned)
     }
 
     /// Reads the stored chain id, or records `chain_id` on a fresh store.
@@ -260,4 +209,43 @@ impl Store {
     pub fn size_bytes(path: &Path) -> u64 {
         std::fs::metadata(path.join("chain.redb")).map(|m| m.len()).unwrap_or(0)
     }
+}
+
+/// Drops state history before `cutoff` (at most [`PRUNE_STEP`] blocks of it per call): state
+/// reads before the new earliest block are refused from then on. Blocks, transactions and
+/// receipts are kept.
+fn prune_history(txn: &redb::WriteTransaction, cutoff: u64) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META).map_err(redb::Error::from)?;
+    let earliest = match meta.get(EARLIEST_STATE_KEY).map_err(redb::Error::from)? {
+        Some(v) => codec::u64_from(v.value())?,
+        None => 0,
+    };
+    let until = cutoff.min(earliest + PRUNE_STEP);
+    if until <= earliest {
+        return Ok(());
+    }
+    let mut changesets = txn.open_table(CHANGESETS).map_err(redb::Error::from)?;
+    let mut account_history = txn.open_table(ACCOUNT_HISTORY).map_err(redb::Error::from)?;
+    let mut storage_history = txn.open_table(STORAGE_HISTORY).map_err(redb::Error::from)?;
+    for number in earliest..until {
+        let Some(raw) = changesets.remove(number).map_err(redb::Error::from)? else { continue };
+        let changeset = codec::ChangeSet::decode(raw.value())?;
+        drop(raw);
+        // An entry may go only when a later one at or before the new earliest block supersedes
+        // it, so reads there still find their value.
+        for address in &changeset.accounts {
+            let later = account_history_key(address, number + 1)..=account_history_key(address, until);
+            if account_history.range(later.start().as_slice()..=later.end().as_slice()).map_err(redb::Error::from)?.next().is_some() {
+                account_history.remove(account_history_key(address, number).as_slice()).map_err(redb::Error::from)?;
+            }
+        }
+        for (address, slot) in &changeset.slots {
+            let later = storage_history_key(address, slot, number + 1)..=storage_history_key(address, slot, until);
+            if storage_history.range(later.start().as_slice()..=later.end().as_slice()).map_err(redb::Error::from)?.next().is_some() {
+                storage_history.remove(storage_history_key(address, slot, number).as_slice()).map_err(redb::Error::from)?;
+            }
+        }
+    }
+    meta.insert(EARLIEST_STATE_KEY, until.to_be_bytes().as_slice()).map_err(redb::Error::from)?;
+    Ok(())
 }

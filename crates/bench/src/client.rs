@@ -1,0 +1,55 @@
+//! A minimal keep-alive JSON-RPC client over one HTTP/1.1 connection per task, so the load a
+//! benchmark applies is exactly the connections it opens.
+
+use eyre::{Result, WrapErr, eyre};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::net::SocketAddr;
+
+pub struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+impl Conn {
+    pub async fn open(addr: SocketAddr) -> Result<Self> {
+        let stream = tokio::net::TcpStream::connect(addr).await.wrap_err_with(|| format!("connect {addr}"))?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        Ok(Self { sender, host: addr.to_string() })
+    }
+
+    /// Posts a raw JSON body and returns the parsed response.
+    pub async fn post(&mut self, body: Bytes) -> Result<Value> {
+        self.sender.ready().await?;
+        let request = hyper::Request::post("/")
+            .header("host", &self.host)
+            .header("content-type", "application/json")
+            .body(Full::new(body))?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            return Err(eyre!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)));
+        }
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    pub async fn call(&mut self, method: &str, params: Value) -> Result<Value> {
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let response = self.post(Bytes::from(body.to_string())).await?;
+        if let Some(error) = response.get("error") {
+            return Err(eyre!("{method}: {error}"));
+        }
+        Ok(response.get("result").cloned().unwrap_or(Value::Null))
+    }
+}
+
+pub fn quantity(value: &Value) -> Result<u64> {
+    let text = value.as_str().ok_or_else(|| eyre!("expected a quantity, got {value}"))?;
+    u64::from_str_radix(text.trim_start_matches("0x"), 16).wrap_err_with(|| format!("bad quantity {text}"))
+}
