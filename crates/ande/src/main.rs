@@ -5,6 +5,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use eyre::WrapErr;
 use tokio::sync::watch;
 
+// mimalloc returns freed memory to the OS far better than glibc's per-thread arenas, which kept
+// the node's RSS at its transaction-pool peak long after the pool drained.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "ande", version, about = "The AndeChain stack: sequencer, DA, faucet, explorer")]
 struct Cli {

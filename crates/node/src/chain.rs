@@ -49,7 +49,7 @@ pub struct Chain {
 impl Chain {
     /// Opens the store, writing the genesis on first start, and rebuilds the state trie.
     pub fn open(spec: ChainSpec, args: NodeArgs) -> Result<Self, StoreError> {
-        let store = Store::open(&args.datadir, args.prune_keep_blocks)?;
+        let store = Store::open(&args.datadir, args.db_cache_mb << 20, args.prune_keep_blocks)?;
         let (genesis_commit, genesis_hash) = genesis::genesis_block(&spec);
         store.check_or_set_chain(spec.chain_id, genesis_hash)?;
         if store.reader()?.head()?.is_none() {

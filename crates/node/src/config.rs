@@ -79,6 +79,9 @@ pub struct NodeArgs {
     /// Most logs one eth_getLogs returns.
     #[arg(long = "rpc.logs-max-results", env = "RPC_LOGS_MAX_RESULTS", default_value_t = 20_000)]
     pub logs_max_results: usize,
+    /// Database page cache, in MiB; the OS page cache serves the rest.
+    #[arg(long = "db.cache-mb", env = "DB_CACHE_MB", default_value_t = 64)]
+    pub db_cache_mb: usize,
     /// Keep historical state for only the last N blocks (blocks and receipts are kept).
     #[arg(long = "prune.keep-blocks", env = "PRUNE_KEEP_BLOCKS")]
     pub prune_keep_blocks: Option<u64>,

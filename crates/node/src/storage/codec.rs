@@ -1,9 +1,9 @@
 //! Byte encodings of stored values and composite keys.
 
 use crate::error::StoreError;
-use alloy_consensus::ReceiptEnvelope;
-use alloy_eips::eip2718::{Decodable2718, Encodable2718};
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, TxType};
+use alloy_primitives::{Address, B256, Bytes, Log, U256};
+use alloy_rlp::Decodable;
 
 /// An account as stored: what the state trie needs but the storage root, which the trie keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -83,30 +83,42 @@ pub fn decode_tx_location(bytes: &[u8]) -> Result<(u64, u32, Address, Bytes), St
     Ok((block, index, sender, Bytes::copy_from_slice(&bytes[32..])))
 }
 
+/// Receipts as stored: per receipt, its type, status, cumulative gas and RLP logs. The bloom is
+/// left out (256 bytes a receipt): it is derived from the logs when read.
 pub fn encode_receipts(receipts: &[ReceiptEnvelope]) -> Vec<u8> {
     let mut out = Vec::new();
     for receipt in receipts {
-        let len = receipt.encode_2718_len() as u32;
-        out.extend_from_slice(&len.to_be_bytes());
-        receipt.encode_2718(&mut out);
+        let mut logs = Vec::new();
+        alloy_rlp::encode_list(receipt.logs(), &mut logs);
+        out.push(receipt.tx_type() as u8);
+        out.push(u8::from(receipt.status()));
+        out.extend_from_slice(&receipt.cumulative_gas_used().to_be_bytes());
+        out.extend_from_slice(&(logs.len() as u32).to_be_bytes());
+        out.extend_from_slice(&logs);
     }
     out
 }
 
 pub fn decode_receipts(mut bytes: &[u8]) -> Result<Vec<ReceiptEnvelope>, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("receipt: {what}"));
     let mut receipts = Vec::new();
     while !bytes.is_empty() {
-        if bytes.len() < 4 {
-            return Err(StoreError::Corrupt("truncated receipt length".into()));
-        }
-        let len = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
-        let Some(mut body) = bytes.get(4..4 + len) else {
-            return Err(StoreError::Corrupt("truncated receipt".into()));
-        };
-        receipts.push(
-            ReceiptEnvelope::decode_2718(&mut body).map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?,
-        );
-        bytes = &bytes[4 + len..];
+        let head = bytes.get(..14).ok_or_else(|| corrupt("truncated"))?;
+        let ty = TxType::try_from(head[0]).map_err(|_| corrupt("unknown type"))?;
+        let status = head[1] == 1;
+        let cumulative_gas_used = u64_from(&head[2..10])?;
+        let len = u32::from_be_bytes(head[10..14].try_into().expect("4 bytes")) as usize;
+        let mut logs_rlp = bytes.get(14..14 + len).ok_or_else(|| corrupt("truncated logs"))?;
+        let logs = Vec::<Log>::decode(&mut logs_rlp).map_err(|e| corrupt(&e.to_string()))?;
+        let receipt = Receipt { status: Eip658Value::Eip658(status), cumulative_gas_used, logs }.with_bloom();
+        receipts.push(match ty {
+            TxType::Legacy => ReceiptEnvelope::Legacy(receipt),
+            TxType::Eip2930 => ReceiptEnvelope::Eip2930(receipt),
+            TxType::Eip1559 => ReceiptEnvelope::Eip1559(receipt),
+            TxType::Eip4844 => ReceiptEnvelope::Eip4844(receipt),
+            TxType::Eip7702 => ReceiptEnvelope::Eip7702(receipt),
+        });
+        bytes = &bytes[14 + len..];
     }
     Ok(receipts)
 }
@@ -166,6 +178,14 @@ mod tests {
         assert_eq!(ChangeSet::decode(&changes.encode()).unwrap(), changes);
         assert!(ChangeSet::decode(&[0, 0, 0, 5, 0, 0, 0, 0]).is_err());
         assert!(StoredAccount::decode(&[1, 2, 3]).is_err());
+        let log = Log::new_unchecked(Address::repeat_byte(7), vec![B256::repeat_byte(1)], Bytes::from_static(b"data"));
+        let receipts = vec![
+            ReceiptEnvelope::Eip1559(Receipt { status: Eip658Value::Eip658(true), cumulative_gas_used: 21_000, logs: vec![] }.with_bloom()),
+            ReceiptEnvelope::Legacy(Receipt { status: Eip658Value::Eip658(false), cumulative_gas_used: 90_000, logs: vec![log] }.with_bloom()),
+        ];
+        let encoded = encode_receipts(&receipts);
+        assert_eq!(decode_receipts(&encoded).unwrap(), receipts);
+        assert!(decode_receipts(&encoded[..encoded.len() - 1]).is_err());
     }
 
     #[test]

@@ -59,10 +59,10 @@ pub struct Store {
 const PRUNE_STEP: u64 = 16;
 
 impl Store {
-    pub fn open(path: &Path, prune_keep: Option<u64>) -> Result<Self, StoreError> {
+    pub fn open(path: &Path, cache_bytes: usize, prune_keep: Option<u64>) -> Result<Self, StoreError> {
         std::fs::create_dir_all(path).map_err(|e| StoreError::Io(e.to_string()))?;
         let db = Database::builder()
-            .set_cache_size(256 * 1024 * 1024)
+            .set_cache_size(cache_bytes)
             .create(path.join("chain.redb"))
             .map_err(redb::Error::from)?;
         let store = Self { db, prune_keep };
