@@ -59,8 +59,7 @@ impl Chain {
         let reader = store.reader()?;
         let trie = rebuild_trie(&reader)?;
         let number = reader.head()?.unwrap_or(0);
-        let header = reader.header(number)?.ok_or_else(|| StoreError::Corrupt(format!("missing head header {number}")))?;
-        let hash = header.hash_slow();
+        let (header, hash) = reader.sealed_header(number)?.ok_or_else(|| StoreError::Corrupt(format!("missing head header {number}")))?;
         tracing::info!(number, %hash, accounts = trie.account_count(), "opened chain");
         let (head, _) = watch::channel(Head { header, hash, committed_at: Instant::now() });
         Ok(Self {

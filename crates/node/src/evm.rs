@@ -230,7 +230,7 @@ impl DatabaseRef for StateDb {
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, StoreError> {
-        Ok(self.source.reader.header(number)?.map(|h| h.hash_slow()).unwrap_or_default())
+        Ok(self.source.reader.block_hash(number)?.unwrap_or_default())
     }
 }
 

@@ -58,10 +58,26 @@ pub async fn run(args: NodeArgs, mut shutdown: Shutdown) -> Result<(), NodeError
     tracing::info!(%metrics_addr, "metrics listening");
 
     let gauges = tokio::spawn(report_gauges(chain.clone()));
-    let producer = producer::run(chain.clone(), shutdown.clone());
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let producer_chain = chain.clone();
+    std::thread::Builder::new()
+        .name("block-producer".into())
+        .spawn(move || {
+            let _ = done_tx.send(producer::run(&producer_chain, &stop_rx));
+        })
+        .map_err(|e| NodeError::Other(format!("cannot start the block producer: {e}")))?;
+    let mut done_rx = done_rx;
+    let finished = |r: Result<Result<(), error::StoreError>, _>| {
+        r.map_err(|_| NodeError::Other("the block producer stopped".into())).and_then(|r| r.map_err(NodeError::from))
+    };
     let result = tokio::select! {
-        r = producer => r.map_err(NodeError::from),
-        _ = shutdown.changed() => Ok(()),
+        r = &mut done_rx => finished(r),
+        _ = shutdown.changed() => {
+            // Let a block being built finish its commit before the process exits.
+            let _ = stop_tx.send(());
+            finished(done_rx.await)
+        }
     };
     gauges.abort();
     for handle in handles {

@@ -16,7 +16,6 @@ use revm::context::result::EVMError;
 use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use crate::Shutdown;
 
 /// What one built block held, for logs and metrics.
 #[derive(Debug)]
@@ -181,10 +180,12 @@ fn unix_now() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
-/// Produces blocks until shutdown. Block `n` of this run is due at `anchor + n × block_time`,
+/// Produces blocks until `stop` fires, on the calling thread (a dedicated one: RPC load on the
+/// async workers cannot delay a block). Block `n` of this run is due at `anchor + n × block_time`,
 /// with the anchor on a wall-clock multiple of the block time, so lateness never accumulates and
 /// timestamps fall on the schedule.
-pub async fn run(chain: Arc<Chain>, mut shutdown: Shutdown) -> Result<(), StoreError> {
+pub fn run(chain: &Chain, stop: &std::sync::mpsc::Receiver<()>) -> Result<(), StoreError> {
+    use std::sync::mpsc::RecvTimeoutError;
     let block_time = chain.args.block_time;
     let period = block_time.as_nanos().max(1);
     let now = unix_now();
@@ -194,9 +195,9 @@ pub async fn run(chain: Arc<Chain>, mut shutdown: Shutdown) -> Result<(), StoreE
     let mut last_block = Instant::now();
     loop {
         let due = anchor_instant + block_time * slot;
-        tokio::select! {
-            _ = tokio::time::sleep_until(due.into()) => {}
-            _ = shutdown.changed() => return Ok(()),
+        match stop.recv_timeout(due.saturating_duration_since(Instant::now())) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
         }
         let due_unix = anchor + block_time * slot;
         slot += 1;
@@ -214,10 +215,7 @@ pub async fn run(chain: Arc<Chain>, mut shutdown: Shutdown) -> Result<(), StoreE
         let parent_ts = chain.head().header.timestamp;
         let min_step = u64::from(block_time >= Duration::from_secs(1));
         let timestamp = due_unix.as_secs().max(parent_ts + min_step);
-        let chain2 = chain.clone();
-        let built = tokio::task::spawn_blocking(move || produce_block(&chain2, timestamp))
-            .await
-            .map_err(|e| StoreError::Io(format!("block producer task: {e}")))??;
+        let built = produce_block(chain, timestamp)?;
         last_block = Instant::now();
         crate::metrics::record_block(&built, late);
         tracing::info!(

@@ -40,7 +40,7 @@ pub trait EthApi {
     fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256>;
     #[method(name = "getProof")]
     fn proof(&self, address: Address, keys: Vec<JsonStorageKey>, block: Option<BlockId>) -> RpcResult<EIP1186AccountProofResponse>;
-    #[method(name = "call", blocking)]
+    #[method(name = "call")]
     fn call(&self, request: TransactionRequest, block: Option<BlockId>, overrides: Option<StateOverride>) -> RpcResult<Bytes>;
     #[method(name = "estimateGas", blocking)]
     fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>, overrides: Option<StateOverride>) -> RpcResult<U64>;
@@ -126,10 +126,7 @@ impl EthRpc {
             BlockId::Number(tag) => Self::number_of(reader, tag)?,
         };
         let Some(number) = number else { return Ok(None) };
-        Ok(reader.header(number)?.map(|h| {
-            let hash = h.hash_slow();
-            (h, hash)
-        }))
+        Ok(reader.sealed_header(number)?)
     }
 
     /// The state a read at `block` sees; "header not found" for unknown blocks, as geth says.
@@ -195,11 +192,10 @@ impl EthRpc {
 
     /// Logs of one block that match `filter`, in RPC form.
     pub fn block_logs(reader: &StoreReader, number: u64, filter: &Filter, out: &mut Vec<Log>, max: usize) -> RpcResult<()> {
-        let Some(header) = reader.header(number)? else { return Ok(()) };
+        let Some((header, hash)) = reader.sealed_header(number)? else { return Ok(()) };
         if !filter.matches_bloom(header.logs_bloom) {
             return Ok(());
         }
-        let hash = header.hash_slow();
         let receipts = reader.receipts(number)?;
         let tx_hashes = reader.block_tx_hashes(number)?;
         let mut log_index = 0u64;
@@ -307,6 +303,8 @@ impl EthApiServer for EthRpc {
         proof::account_proof(&self.chain, address, keys, block)
     }
 
+    // Runs on the RPC worker: a hop to the blocking pool costs more than most calls take. Block
+    // production runs on its own thread, so heavy calls cannot delay blocks.
     fn call(&self, request: TransactionRequest, block: Option<BlockId>, overrides: Option<StateOverride>) -> RpcResult<Bytes> {
         let site = self.call_site(block)?;
         call::call(&self.chain, &site, &request, overrides.as_ref())
@@ -345,8 +343,7 @@ impl EthApiServer for EthRpc {
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {
         let reader = self.reader()?;
         if let Some(stored) = reader.transaction(&hash)? {
-            let header = reader.header(stored.block)?.ok_or_else(|| error::internal("missing header"))?;
-            let block_hash = header.hash_slow();
+            let (header, block_hash) = reader.sealed_header(stored.block)?.ok_or_else(|| error::internal("missing header"))?;
             let tx = convert::decode_tx(&stored)?;
             return Ok(Some(convert::rpc_tx(tx, stored.sender, Some((&header, block_hash, u64::from(stored.index))))));
         }
@@ -368,8 +365,7 @@ impl EthApiServer for EthRpc {
     fn transaction_receipt(&self, hash: B256) -> RpcResult<Option<TransactionReceipt>> {
         let reader = self.reader()?;
         let Some(stored) = reader.transaction(&hash)? else { return Ok(None) };
-        let header = reader.header(stored.block)?.ok_or_else(|| error::internal("missing header"))?;
-        let block_hash = header.hash_slow();
+        let (header, block_hash) = reader.sealed_header(stored.block)?.ok_or_else(|| error::internal("missing header"))?;
         let receipts = convert::rpc_receipts(&reader, &header, block_hash)?;
         Ok(receipts.into_iter().nth(stored.index as usize))
     }

@@ -86,8 +86,8 @@ impl Filters {
             Kind::Blocks => {
                 let mut hashes = Vec::new();
                 for number in from..=head {
-                    if let Some(header) = reader.header(number)? {
-                        hashes.push(header.hash_slow());
+                    if let Some(hash) = reader.block_hash(number)? {
+                        hashes.push(hash);
                     }
                 }
                 filter.last_block = head;

@@ -20,6 +20,7 @@ pub use reader::{StateAt, StoreReader, StoredTx};
 use crate::error::StoreError;
 use alloy_consensus::{Header, ReceiptEnvelope};
 use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_rlp::Encodable;
 use codec::{account_history_key, storage_history_key, storage_key};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 use std::path::Path;
@@ -112,7 +113,9 @@ impl Store {
             meta.insert(HEAD_KEY, number.to_be_bytes().as_slice()).map_err(redb::Error::from)?;
 
             let mut headers = txn.open_table(HEADERS).map_err(redb::Error::from)?;
-            headers.insert(number, alloy_rlp::encode(&block.header).as_slice()).map_err(redb::Error::from)?;
+            let mut sealed = block.hash.to_vec();
+            block.header.encode(&mut sealed);
+            headers.insert(number, sealed.as_slice()).map_err(redb::Error::from)?;
             txn.open_table(HASH_TO_NUMBER)
                 .map_err(redb::Error::from)?
                 .insert(block.hash.as_slice(), number)

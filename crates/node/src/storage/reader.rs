@@ -52,11 +52,24 @@ impl StoreReader {
         Ok(self.meta_u64(EARLIEST_STATE_KEY)?.unwrap_or(0))
     }
 
-    pub fn header(&self, number: u64) -> Result<Option<Header>, StoreError> {
+    /// A block's header with its hash (stored beside it, so never recomputed).
+    pub fn sealed_header(&self, number: u64) -> Result<Option<(Header, B256)>, StoreError> {
         let table = self.txn.open_table(HEADERS).map_err(redb::Error::from)?;
         let Some(raw) = table.get(number).map_err(redb::Error::from)? else { return Ok(None) };
-        let header = Header::decode(&mut raw.value()).map_err(|e| StoreError::Corrupt(format!("header {number}: {e}")))?;
-        Ok(Some(header))
+        let raw = raw.value();
+        let (hash, mut rlp) = raw.split_at_checked(32).ok_or_else(|| StoreError::Corrupt(format!("header {number}")))?;
+        let header = Header::decode(&mut rlp).map_err(|e| StoreError::Corrupt(format!("header {number}: {e}")))?;
+        Ok(Some((header, B256::from_slice(hash))))
+    }
+
+    pub fn header(&self, number: u64) -> Result<Option<Header>, StoreError> {
+        Ok(self.sealed_header(number)?.map(|(header, _)| header))
+    }
+
+    pub fn block_hash(&self, number: u64) -> Result<Option<B256>, StoreError> {
+        let table = self.txn.open_table(HEADERS).map_err(redb::Error::from)?;
+        let Some(raw) = table.get(number).map_err(redb::Error::from)? else { return Ok(None) };
+        raw.value().get(..32).map(B256::from_slice).map(Some).ok_or_else(|| StoreError::Corrupt(format!("header {number}")))
     }
 
     pub fn number_by_hash(&self, hash: &B256) -> Result<Option<u64>, StoreError> {

@@ -9,7 +9,7 @@ pub const GENESIS_KEY: &str = "genesis_hash";
 pub const CHAIN_ID_KEY: &str = "chain_id";
 pub const EARLIEST_STATE_KEY: &str = "earliest_state";
 
-/// number -> RLP(header)
+/// number -> hash (32) | RLP(header)
 pub const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
 /// hash -> number
 pub const HASH_TO_NUMBER: TableDefinition<&[u8], u64> = TableDefinition::new("hash_to_number");
