@@ -1,8 +1,11 @@
 //! The state trie: an in-memory copy of the hashed state, from which the state root and
 //! `eth_getProof` proofs are computed with alloy-trie's hash builder.
 //!
-//! Storage roots are cached per account and recomputed only for accounts whose storage changed;
-//! the account trie is rebuilt from the sorted leaves at each block.
+//! Storage roots are cached per account and recomputed only for accounts whose storage changed.
+//! The account trie is split into 256 buckets by the first byte of the hashed address; each
+//! bucket's subtrie hash is cached and recomputed only when one of its accounts changed. Once
+//! every bucket's subtrie starts with a branch node (any state of a few thousand accounts), the
+//! root is assembled from the bucket hashes; smaller states are hashed whole.
 
 use crate::storage::StoredAccount;
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256, map::HashSet};
@@ -16,11 +19,25 @@ struct Leaf {
     storage_root: B256,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StateTrie {
     accounts: BTreeMap<B256, Leaf>,
     storage: HashMap<B256, BTreeMap<B256, U256>>,
     dirty_storage: HashSet<B256>,
+    /// Subtrie hash of each first-byte bucket of the account trie; `None` when it must be
+    /// recomputed.
+    buckets: Box<[Option<B256>; 256]>,
+}
+
+impl Default for StateTrie {
+    fn default() -> Self {
+        Self {
+            accounts: BTreeMap::new(),
+            storage: HashMap::new(),
+            dirty_storage: HashSet::default(),
+            buckets: Box::new([None; 256]),
+        }
+    }
 }
 
 /// A Merkle proof of one account and some of its slots, as `eth_getProof` returns it.
@@ -35,6 +52,7 @@ pub struct AccountProof {
 impl StateTrie {
     pub fn set_account(&mut self, address: &Address, account: Option<StoredAccount>) {
         let key = keccak256(address);
+        self.buckets[key[0] as usize] = None;
         match account {
             None => {
                 self.accounts.remove(&key);
@@ -72,9 +90,65 @@ impl StateTrie {
             let root = self.storage.get(&key).map_or(EMPTY_ROOT_HASH, |s| storage_root(s, None).0);
             if let Some(leaf) = self.accounts.get_mut(&key) {
                 leaf.storage_root = root;
+                self.buckets[key[0] as usize] = None;
             }
         }
-        self.account_root(None).0
+        if !self.buckets_branch_at_depth_two() {
+            return self.account_root(None).0;
+        }
+        let mut builder = HashBuilder::default();
+        for byte in 0..=255u8 {
+            let Some((first, _)) = self.bucket(byte).next() else { continue };
+            let prefix = Nibbles::unpack(first).slice(..2);
+            let hash = match self.buckets[byte as usize] {
+                Some(hash) => hash,
+                None => {
+                    let hash = self.bucket_hash(byte);
+                    self.buckets[byte as usize] = Some(hash);
+                    hash
+                }
+            };
+            builder.add_branch(prefix, hash, false);
+        }
+        builder.root()
+    }
+
+    fn bucket(&self, byte: u8) -> impl DoubleEndedIterator<Item = (&B256, &Leaf)> {
+        let mut from = B256::ZERO;
+        from[0] = byte;
+        let mut to = B256::repeat_byte(0xff);
+        to[0] = byte;
+        self.accounts.range(from..=to)
+    }
+
+    /// Whether every non-empty bucket's subtrie is a branch node at depth 2 (its keys differ in
+    /// the third nibble), so that bucket hashes can stand in for their subtries. That also needs
+    /// two buckets or more, so the root itself is built above them.
+    fn buckets_branch_at_depth_two(&self) -> bool {
+        let mut non_empty = 0;
+        for byte in 0..=255u8 {
+            let mut bucket = self.bucket(byte);
+            let Some((first, _)) = bucket.next() else { continue };
+            let Some((last, _)) = bucket.next_back() else { return false };
+            if first[1] >> 4 == last[1] >> 4 {
+                return false;
+            }
+            non_empty += 1;
+        }
+        non_empty >= 2
+    }
+
+    /// The hash of the branch node at a bucket's two-nibble prefix: its keys, without that
+    /// prefix, hashed as a trie of their own.
+    fn bucket_hash(&self, byte: u8) -> B256 {
+        let mut builder = HashBuilder::default();
+        let mut buf = Vec::with_capacity(128);
+        for (key, leaf) in self.bucket(byte) {
+            buf.clear();
+            trie_account(leaf).encode(&mut buf);
+            builder.add_leaf(Nibbles::unpack(key).slice(2..), &buf);
+        }
+        builder.root()
     }
 
     fn account_root(&self, target: Option<Nibbles>) -> (B256, Vec<Bytes>) {
@@ -151,7 +225,7 @@ fn proof_path(builder: &mut HashBuilder, target: &Nibbles) -> Vec<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_primitives::{address, b256};
+    use alloy_primitives::{KECCAK256_EMPTY, address, b256};
     use alloy_trie::proof::verify_proof;
 
     #[test]
@@ -175,6 +249,31 @@ mod tests {
             leaf,
         )]);
         assert_eq!(trie.root(), expected);
+    }
+
+    #[test]
+    fn bucketed_root_matches_the_whole_trie() {
+        let mut trie = StateTrie::default();
+        let account = |i: u64| StoredAccount { nonce: i, balance: U256::from(i * 7 + 1), code_hash: KECCAK256_EMPTY };
+        // Grow through the sizes where bucketing switches on, checking every step.
+        for i in 0..6000u64 {
+            trie.set_account(&Address::from_word(keccak256(i.to_be_bytes())), Some(account(i)));
+            if i % 500 == 0 || (4000..4100).contains(&i) {
+                assert_eq!(trie.root(), trie.account_root(None).0, "after {i} accounts");
+            }
+        }
+        // Changes, deletions and storage in a large state use the cached buckets.
+        assert!(trie.buckets_branch_at_depth_two());
+        for i in (0..6000u64).step_by(97) {
+            let address = Address::from_word(keccak256(i.to_be_bytes()));
+            if i % 2 == 0 {
+                trie.set_account(&address, None);
+            } else {
+                trie.set_account(&address, Some(account(i + 1)));
+                trie.set_slot(&address, &U256::from(i), U256::from(1u64));
+            }
+            assert_eq!(trie.root(), trie.account_root(None).0, "after changing {i}");
+        }
     }
 
     #[test]
