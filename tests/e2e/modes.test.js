@@ -63,3 +63,34 @@ test('pruning keeps recent history and refuses older state reads', async () => {
     await node.stop();
   }
 });
+
+// The deterministic CREATE2 deployer arrives as a pre-EIP-155 transaction signed by a key nobody
+// holds (r = s = 0x2222...), so it can be deployed on any chain.
+const CREATE2_DEPLOYER_TX = '0xf8a58085174876e800830186a08080b853604580600e600039806000f350fe7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe03601600081602082378035828234f58015156039578182fd5b8082525050506014600cf31ba02222222222222222222222222222222222222222222222222222222222222222a02222222222222222222222222222222222222222222222222222222222222222';
+const CREATE2_DEPLOYER_SIGNER = '0x3fab184622dc19b6109349b94811493bf2a45362';
+const CREATE2_DEPLOYER = '0x4e59b44847b379578588920ca78fbf26c0b4956c';
+
+test('unprotected transactions only with --rpc.allow-unprotected-txs: the CREATE2 deployer lands', async () => {
+  const strict = await startNode({ blockTime: '200ms' });
+  try {
+    await assert.rejects(rpc(strict.rpcUrl, 'eth_sendRawTransaction', [CREATE2_DEPLOYER_TX]), /only replay-protected/);
+  } finally {
+    await strict.stop();
+  }
+  const node = await startNode({ blockTime: '200ms', args: ['--rpc.allow-unprotected-txs'] });
+  try {
+    const { publicClient, wallet } = clients(node, DEV_KEYS[0]);
+    await publicClient.waitForTransactionReceipt({ hash: await wallet.sendTransaction({ to: CREATE2_DEPLOYER_SIGNER, value: 10n ** 16n }) });
+    const hash = await rpc(node.rpcUrl, 'eth_sendRawTransaction', [CREATE2_DEPLOYER_TX]);
+    const receipt = await publicClient.waitForTransactionReceipt({ hash });
+    assert.equal(receipt.from.toLowerCase(), CREATE2_DEPLOYER_SIGNER);
+    assert.equal(receipt.contractAddress.toLowerCase(), CREATE2_DEPLOYER);
+    assert.notEqual(await rpc(node.rpcUrl, 'eth_getCode', [CREATE2_DEPLOYER, 'latest']), '0x');
+    const tx = await rpc(node.rpcUrl, 'eth_getTransactionByHash', [hash]);
+    assert.equal(tx.chainId, undefined, 'a pre-EIP-155 transaction carries no chain id');
+  } finally {
+    const { code, signal } = await node.stop();
+    assert.equal(code, 0, 'SIGTERM stops the node cleanly');
+    assert.equal(signal, null);
+  }
+});

@@ -2,8 +2,7 @@
 
 use crate::storage::{BlockCommit, StoredAccount};
 use crate::trie::StateTrie;
-use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header};
-use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
+use alloy_consensus::Header;
 use alloy_primitives::{B256, B64, Bloom, KECCAK256_EMPTY, U256, keccak256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use ande_chain::ChainSpec;
@@ -31,9 +30,8 @@ pub fn genesis_block(spec: &ChainSpec) -> (BlockCommit, B256) {
             }
         }
     }
-    let header = Header {
+    let header = crate::header::prague(Header {
         parent_hash: B256::ZERO,
-        ommers_hash: EMPTY_OMMER_ROOT_HASH,
         beneficiary: genesis.coinbase,
         state_root: trie.root(),
         transactions_root: EMPTY_ROOT_HASH,
@@ -48,13 +46,8 @@ pub fn genesis_block(spec: &ChainSpec) -> (BlockCommit, B256) {
         mix_hash: genesis.mix_hash,
         nonce: B64::from(genesis.nonce),
         base_fee_per_gas: Some(spec.initial_base_fee),
-        withdrawals_root: Some(EMPTY_ROOT_HASH),
-        blob_gas_used: Some(0),
-        excess_blob_gas: Some(0),
-        parent_beacon_block_root: Some(B256::ZERO),
-        requests_hash: Some(EMPTY_REQUESTS_HASH),
         ..Default::default()
-    };
+    });
     let hash = header.hash_slow();
     commit.hash = hash;
     commit.header = header;

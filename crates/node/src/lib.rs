@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod evm;
 mod genesis;
+mod header;
 mod metrics;
 pub mod pool;
 pub mod producer;

@@ -6,12 +6,10 @@ use crate::error::StoreError;
 use crate::evm::{self, BlockContext, StateDb, StoredState};
 use crate::storage::{BlockCommit, CommitTx, StateAt, StoredAccount};
 use alloy_consensus::{
-    EMPTY_OMMER_ROOT_HASH, Eip658Value, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction, TxEnvelope,
+    Eip658Value, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction, TxEnvelope,
     TxType, proofs,
 };
-use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_primitives::{B64, B256, Bloom, U256};
-use alloy_trie::EMPTY_ROOT_HASH;
 use revm::context::result::EVMError;
 use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
 use std::sync::Arc;
@@ -117,9 +115,8 @@ pub fn produce_block(chain: &Chain, timestamp: u64) -> Result<Built, StoreError>
     for receipt in &receipts {
         logs_bloom.accrue_bloom(receipt.logs_bloom());
     }
-    let header = Header {
+    let header = crate::header::prague(Header {
         parent_hash: parent.hash,
-        ommers_hash: EMPTY_OMMER_ROOT_HASH,
         beneficiary,
         state_root: commit.header.state_root,
         transactions_root: proofs::calculate_transaction_root(&envelopes),
@@ -134,13 +131,8 @@ pub fn produce_block(chain: &Chain, timestamp: u64) -> Result<Built, StoreError>
         mix_hash: ctx.prevrandao,
         nonce: B64::ZERO,
         base_fee_per_gas: Some(base_fee),
-        withdrawals_root: Some(EMPTY_ROOT_HASH),
-        blob_gas_used: Some(0),
-        excess_blob_gas: Some(0),
-        parent_beacon_block_root: Some(B256::ZERO),
-        requests_hash: Some(EMPTY_REQUESTS_HASH),
         ..Default::default()
-    };
+    });
     let hash = header.hash_slow();
     commit.txs = txs.iter().map(|(tx, _)| CommitTx { hash: tx.hash, sender: tx.sender(), encoded: tx.encoded.clone() }).collect();
     commit.receipts = receipts;
