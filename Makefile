@@ -19,9 +19,10 @@ build:
 up: build
 	$(ANDE) up
 
-# End-to-end dependencies: real clients (cast, anvil, viem, solc-js) from npm, pinned by the lock file.
+# End-to-end dependencies: real clients (cast, anvil, viem, solc-js) from npm, pinned by the lock
+# file, and real servers from Debian (redis-server).
 e2e-deps:
-	cd $(E2E) && npm ci --no-audit --no-fund
+	scripts/install-test-deps.sh
 
 test: test-rust test-e2e
 

@@ -30,6 +30,8 @@ enum LogFormat {
 enum Command {
     /// Run the sequencer: block production, execution, storage and JSON-RPC.
     Node(ande_node::NodeArgs),
+    /// Run the faucet API: claims, limits and payouts.
+    Faucet(ande_faucet::FaucetArgs),
     /// Run the local development stack (today: the sequencer on the local genesis).
     Up(ande_node::NodeArgs),
 }
@@ -77,6 +79,7 @@ async fn main() -> std::process::ExitCode {
     let shutdown = shutdown_signal();
     let result: eyre::Result<()> = match cli.command {
         Command::Node(args) | Command::Up(args) => ande_node::run(args, shutdown).await.wrap_err("ande node failed"),
+        Command::Faucet(args) => ande_faucet::run(args, shutdown).await.wrap_err("ande faucet failed"),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -126,3 +126,49 @@ export async function waitFor(predicate, { timeout = 20_000, interval = 100, wha
 }
 
 export { sleep };
+
+/** Runs `ande faucet` against `node`; resolves once its /health answers 200. */
+export async function startFaucet(node, { key = DEV_KEYS[3], dataDir = tempDir('ande-faucet-'), redisUrl, args = [], env = {} } = {}) {
+  const port = await freePort();
+  const keyFile = path.join(tempDir('ande-secret-'), 'faucet.key');
+  fs.writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+  const faucet = { url: `http://127.0.0.1:${port}`, dataDir, output: '', key };
+  const child = spawn(ANDE, ['faucet', '--web3-provider', node.rpcUrl, '--private-key-file', keyFile,
+    '--data-dir', dataDir, '--port', String(port), ...(redisUrl ? ['--redis-url', redisUrl] : []), ...args],
+  { env: { ...process.env, RUST_LOG: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', (d) => { faucet.output += d; });
+  child.stderr.on('data', (d) => { faucet.output += d; });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  faucet.child = child;
+  faucet.stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    return exited;
+  };
+  let done = false;
+  exited.then(() => { done = true; });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (done) throw new Error(`ande faucet exited during start:\n${faucet.output}`);
+    try {
+      if ((await fetch(`${faucet.url}/health`)).status === 200) return faucet;
+    } catch { /* not listening yet */ }
+    await sleep(100);
+  }
+  await faucet.stop();
+  throw new Error(`ande faucet did not become healthy:\n${faucet.output}`);
+}
+
+/** Runs Debian's redis-server on a free loopback port with a data dir of its own. */
+export async function startRedis() {
+  const port = await freePort();
+  const dir = tempDir('ande-redis-');
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+    '--appendonly', 'yes', '--save', '', '--protected-mode', 'no'], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const url = `redis://127.0.0.1:${port}`;
+  await waitFor(() => new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => { socket.end(); resolve(true); });
+    socket.on('error', () => resolve(false));
+  }), { what: 'redis-server' });
+  return { url, stop: async () => { child.kill('SIGTERM'); await exited; } };
+}

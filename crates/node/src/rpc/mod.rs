@@ -20,7 +20,7 @@ use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceBuilder, RpcSer
 use jsonrpsee::server::{BatchRequestConfig, MethodResponse, Server, ServerConfig, ServerHandle};
 use jsonrpsee::core::traits::IdProvider;
 use jsonrpsee::types::{Request, SubscriptionId};
-use other::{DebugRawApiServer, NetApiServer, TxpoolApiServer, Web3ApiServer};
+use other::{AndeApiServer, DebugRawApiServer, NetApiServer, TxpoolApiServer, Web3ApiServer};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +36,7 @@ pub fn module(chain: Arc<Chain>) -> Result<RpcModule<()>, jsonrpsee::core::Regis
     module.merge(NetApiServer::into_rpc(misc()))?;
     module.merge(TxpoolApiServer::into_rpc(misc()))?;
     module.merge(DebugRawApiServer::into_rpc(misc()))?;
+    module.merge(AndeApiServer::into_rpc(misc()))?;
     module.merge(trace::DebugTraceApiServer::into_rpc(trace::Tracer { chain: chain.clone() }))?;
     Ok(module)
 }

@@ -54,6 +54,14 @@ pub trait TxpoolApi {
     fn inspect(&self) -> RpcResult<PoolContent<String>>;
 }
 
+/// AndeChain's own methods: what other services need to know about the chain.
+#[rpc(server, namespace = "ande")]
+pub trait AndeApi {
+    /// The native currency, as the genesis names it (for wallets' `wallet_addEthereumChain`).
+    #[method(name = "nativeCurrency")]
+    fn native_currency(&self) -> RpcResult<ande_chain::NativeCurrency>;
+}
+
 #[rpc(server, namespace = "debug")]
 pub trait DebugRawApi {
     #[method(name = "getRawTransaction")]
@@ -97,6 +105,12 @@ fn group<T>(txs: Vec<Arc<PoolTx>>, f: impl Fn(&PoolTx) -> T) -> ByNonce<T> {
         out.entry(tx.sender()).or_default().insert(tx.nonce().to_string(), f(&tx));
     }
     out
+}
+
+impl AndeApiServer for Misc {
+    fn native_currency(&self) -> RpcResult<ande_chain::NativeCurrency> {
+        Ok(self.chain.spec.currency.clone())
+    }
 }
 
 impl TxpoolApiServer for Misc {

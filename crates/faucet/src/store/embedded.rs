@@ -1,0 +1,193 @@
+//! The embedded store (redb) for a single faucet process: each reservation or status change is
+//! one write transaction.
+
+use super::{Claim, ClaimStatus, Reservation, ReserveRequest, StoreError, now_secs};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use std::path::Path;
+
+/// key -> expiry (unix seconds, 8 bytes) | claim id
+const COOLDOWNS: TableDefinition<&str, &[u8]> = TableDefinition::new("cooldowns");
+/// hour -> claims reserved in it
+const HOURS: TableDefinition<u64, u64> = TableDefinition::new("hours");
+const CLAIMS: TableDefinition<&str, &[u8]> = TableDefinition::new("claims");
+/// sequence -> claim id, in arrival order
+const QUEUED: TableDefinition<u64, &str> = TableDefinition::new("queued");
+/// claim id -> its queue sequence
+const QUEUED_AT: TableDefinition<&str, u64> = TableDefinition::new("queued_at");
+const PENDING: TableDefinition<&str, ()> = TableDefinition::new("pending");
+const BY_TX: TableDefinition<&str, &str> = TableDefinition::new("by_tx");
+
+pub struct EmbeddedStore {
+    db: Database,
+}
+
+fn err(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::from(e.into())
+}
+
+fn cooldown_keys(request: &ReserveRequest<'_>) -> [String; 2] {
+    [format!("address:{:#x}", request.address), format!("ip:{}", request.ip)]
+}
+
+impl EmbeddedStore {
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Embedded(format!("{}: {e}", dir.display())))?;
+        let db = Database::create(dir.join("faucet.redb")).map_err(err)?;
+        let txn = db.begin_write().map_err(err)?;
+        {
+            txn.open_table(COOLDOWNS).map_err(err)?;
+            txn.open_table(HOURS).map_err(err)?;
+            txn.open_table(CLAIMS).map_err(err)?;
+            txn.open_table(QUEUED).map_err(err)?;
+            txn.open_table(QUEUED_AT).map_err(err)?;
+            txn.open_table(PENDING).map_err(err)?;
+            txn.open_table(BY_TX).map_err(err)?;
+        }
+        txn.commit().map_err(err)?;
+        Ok(Self { db })
+    }
+
+    pub fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Reservation, StoreError> {
+        let now = now_secs();
+        let txn = self.db.begin_write().map_err(err)?;
+        let outcome = {
+            let mut cooldowns = txn.open_table(COOLDOWNS).map_err(err)?;
+            let mut hours = txn.open_table(HOURS).map_err(err)?;
+            let keys = cooldown_keys(request);
+            let mut outcome = Reservation::Granted;
+            for (i, key) in keys.iter().enumerate() {
+                if let Some(value) = cooldowns.get(key.as_str()).map_err(err)? {
+                    let expires = u64::from_be_bytes(value.value()[..8].try_into().unwrap_or_default());
+                    if expires > now {
+                        let retry_after = expires - now;
+                        outcome = if i == 0 { Reservation::AddressCooling { retry_after } } else { Reservation::IpCooling { retry_after } };
+                        break;
+                    }
+                }
+            }
+            let hour = now / 3600;
+            let used = hours.get(hour).map_err(err)?.map_or(0, |v| v.value());
+            if outcome == Reservation::Granted && request.hourly_claims > 0 && used >= request.hourly_claims {
+                outcome = Reservation::HourlyCapReached { retry_after: (hour + 1) * 3600 - now };
+            }
+            if outcome == Reservation::Granted {
+                let mut value = (now + request.cooldown_secs).to_be_bytes().to_vec();
+                value.extend_from_slice(request.claim_id.as_bytes());
+                for key in &keys {
+                    cooldowns.insert(key.as_str(), value.as_slice()).map_err(err)?;
+                }
+                hours.insert(hour, used + 1).map_err(err)?;
+            }
+            outcome
+        };
+        txn.commit().map_err(err)?;
+        Ok(outcome)
+    }
+
+    pub fn release(&self, request: &ReserveRequest<'_>) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(err)?;
+        {
+            let mut cooldowns = txn.open_table(COOLDOWNS).map_err(err)?;
+            for key in cooldown_keys(request) {
+                let ours = cooldowns.get(key.as_str()).map_err(err)?.is_some_and(|v| &v.value()[8..] == request.claim_id.as_bytes());
+                if ours {
+                    cooldowns.remove(key.as_str()).map_err(err)?;
+                }
+            }
+            let mut hours = txn.open_table(HOURS).map_err(err)?;
+            let hour = now_secs() / 3600;
+            let used = hours.get(hour).map_err(err)?.map_or(0, |v| v.value());
+            if used > 0 {
+                hours.insert(hour, used - 1).map_err(err)?;
+            }
+        }
+        txn.commit().map_err(err)?;
+        Ok(())
+    }
+
+    pub fn save(&self, claim: &Claim) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(claim)?;
+        let txn = self.db.begin_write().map_err(err)?;
+        {
+            txn.open_table(CLAIMS).map_err(err)?.insert(claim.id.as_str(), json.as_slice()).map_err(err)?;
+            let mut queued = txn.open_table(QUEUED).map_err(err)?;
+            let mut queued_at = txn.open_table(QUEUED_AT).map_err(err)?;
+            let mut pending = txn.open_table(PENDING).map_err(err)?;
+            let seq = queued_at.remove(claim.id.as_str()).map_err(err)?.map(|v| v.value());
+            if let Some(seq) = seq {
+                queued.remove(seq).map_err(err)?;
+            }
+            match &claim.status {
+                ClaimStatus::Queued => {
+                    let next = queued.last().map_err(err)?.map_or(0, |(k, _)| k.value() + 1);
+                    queued.insert(next, claim.id.as_str()).map_err(err)?;
+                    queued_at.insert(claim.id.as_str(), next).map_err(err)?;
+                }
+                ClaimStatus::Pending { tx_hash, .. } => {
+                    pending.insert(claim.id.as_str(), ()).map_err(err)?;
+                    txn.open_table(BY_TX).map_err(err)?.insert(tx_hash.to_string().as_str(), claim.id.as_str()).map_err(err)?;
+                }
+                ClaimStatus::Confirmed { .. } | ClaimStatus::Failed { .. } => {
+                    pending.remove(claim.id.as_str()).map_err(err)?;
+                }
+            }
+        }
+        txn.commit().map_err(err)?;
+        Ok(())
+    }
+
+    fn load(&self, ids: impl IntoIterator<Item = String>) -> Result<Vec<Claim>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let claims = txn.open_table(CLAIMS).map_err(err)?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(raw) = claims.get(id.as_str()).map_err(err)? {
+                out.push(serde_json::from_slice(raw.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn queued(&self, limit: usize) -> Result<Vec<Claim>, StoreError> {
+        let ids: Vec<String> = {
+            let txn = self.db.begin_read().map_err(err)?;
+            let queued = txn.open_table(QUEUED).map_err(err)?;
+            queued.iter().map_err(err)?.take(limit).map(|e| e.map(|(_, id)| id.value().to_string()).map_err(err)).collect::<Result<_, _>>()?
+        };
+        self.load(ids)
+    }
+
+    pub fn pending(&self) -> Result<Vec<Claim>, StoreError> {
+        let ids: Vec<String> = {
+            let txn = self.db.begin_read().map_err(err)?;
+            let pending = txn.open_table(PENDING).map_err(err)?;
+            pending.iter().map_err(err)?.map(|e| e.map(|(id, _)| id.value().to_string()).map_err(err)).collect::<Result<_, _>>()?
+        };
+        self.load(ids)
+    }
+
+    pub fn get(&self, key: &str) -> Result<Option<Claim>, StoreError> {
+        let id = if key.starts_with("0x") {
+            let txn = self.db.begin_read().map_err(err)?;
+            let by_tx = txn.open_table(BY_TX).map_err(err)?;
+            let id = by_tx.get(key.to_lowercase().as_str()).map_err(err)?.map(|v| v.value().to_string());
+            match id {
+                Some(id) => id,
+                None => return Ok(None),
+            }
+        } else {
+            key.to_string()
+        };
+        Ok(self.load([id])?.pop())
+    }
+
+    pub fn queue_depth(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        Ok(txn.open_table(QUEUED).map_err(err)?.len().map_err(err)?)
+    }
+
+    /// One process owns an embedded store: it always leads.
+    pub fn lead(&self, _me: &str, _ttl_ms: u64) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+}

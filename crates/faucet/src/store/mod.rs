@@ -1,0 +1,137 @@
+//! Where claims and limits live: Redis in production (shared by replicas), an embedded redb
+//! database locally. Both make the reservation of an address, a client IP and the hourly budget
+//! one atomic step, and both keep the claim queue, so a restart loses no accepted claim.
+
+mod embedded;
+mod redis_store;
+
+pub use embedded::EmbeddedStore;
+pub use redis_store::RedisStore;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use serde::{Deserialize, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("embedded store: {0}")]
+    Embedded(String),
+    #[error("corrupt claim record: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        StoreError::Embedded(e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ClaimStatus {
+    Queued,
+    /// Signed and sent (or about to be): the raw transaction is kept so it can be sent again.
+    /// Fees in wei per gas (u64: serde's tagged enums cannot carry u128).
+    Pending { tx_hash: B256, nonce: u64, raw: Bytes, sent_at_block: u64, max_fee: u64, tip: u64 },
+    Confirmed { tx_hash: B256, block: u64 },
+    Failed { error: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub id: String,
+    pub address: Address,
+    pub ip: String,
+    pub amount: U256,
+    pub created_at: u64,
+    #[serde(flatten)]
+    pub status: ClaimStatus,
+}
+
+impl Claim {
+    pub fn tx_hash(&self) -> Option<B256> {
+        match &self.status {
+            ClaimStatus::Pending { tx_hash, .. } | ClaimStatus::Confirmed { tx_hash, .. } => Some(*tx_hash),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome of asking to reserve a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    Granted,
+    AddressCooling { retry_after: u64 },
+    IpCooling { retry_after: u64 },
+    HourlyCapReached { retry_after: u64 },
+}
+
+/// What one reservation covers, so that it can be released exactly.
+#[derive(Debug, Clone)]
+pub struct ReserveRequest<'a> {
+    pub claim_id: &'a str,
+    pub address: Address,
+    pub ip: &'a str,
+    pub cooldown_secs: u64,
+    /// Claims allowed per hour; 0 for no limit.
+    pub hourly_claims: u64,
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+pub enum Store {
+    Redis(RedisStore),
+    Embedded(EmbeddedStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Store::Redis($store) => $call.await,
+            Store::Embedded($store) => $call,
+        }
+    };
+}
+
+impl Store {
+    pub async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Reservation, StoreError> {
+        dispatch!(self, s => s.reserve(request))
+    }
+
+    /// Gives back a reservation whose payout definitely failed.
+    pub async fn release(&self, request: &ReserveRequest<'_>) -> Result<(), StoreError> {
+        dispatch!(self, s => s.release(request))
+    }
+
+    /// Stores a claim and keeps the queue and indexes in step with its status.
+    pub async fn save(&self, claim: &Claim) -> Result<(), StoreError> {
+        dispatch!(self, s => s.save(claim))
+    }
+
+    /// The oldest queued claims.
+    pub async fn queued(&self, limit: usize) -> Result<Vec<Claim>, StoreError> {
+        dispatch!(self, s => s.queued(limit))
+    }
+
+    pub async fn pending(&self) -> Result<Vec<Claim>, StoreError> {
+        dispatch!(self, s => s.pending())
+    }
+
+    /// A claim by its id or by its transaction hash.
+    pub async fn get(&self, key: &str) -> Result<Option<Claim>, StoreError> {
+        dispatch!(self, s => s.get(key))
+    }
+
+    pub async fn queue_depth(&self) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.queue_depth())
+    }
+
+    /// Takes or renews the payout lease: one replica at a time signs with the faucet key.
+    pub async fn lead(&self, me: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.lead(me, ttl_ms))
+    }
+}

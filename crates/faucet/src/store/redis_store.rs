@@ -1,0 +1,163 @@
+//! The Redis store. Reservations and status changes are single Lua scripts or MULTI blocks, so
+//! replicas sharing one Redis see them atomically.
+
+use super::{Claim, ClaimStatus, Reservation, ReserveRequest, StoreError};
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+
+const RESERVE: &str = r#"
+-- KEYS: address key, ip key, hour counter. ARGV: claim id, cooldown seconds, claims per hour (0: any)
+if redis.call('EXISTS', KEYS[1]) == 1 then return {1, redis.call('TTL', KEYS[1])} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {2, redis.call('TTL', KEYS[2])} end
+local cap = tonumber(ARGV[3])
+if cap > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= cap then return {3, redis.call('TTL', KEYS[3])} end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+if cap > 0 then
+  redis.call('INCR', KEYS[3])
+  redis.call('EXPIRE', KEYS[3], 3600)
+end
+return {0, 0}
+"#;
+
+const RELEASE: &str = r#"
+-- Deletes only the keys this claim set.
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+if tonumber(ARGV[2]) > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') > 0 then redis.call('DECR', KEYS[3]) end
+return 0
+"#;
+
+const LEAD: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"#;
+
+const QUEUED: &str = "faucet:queued";
+const PENDING: &str = "faucet:pending";
+const SEQ: &str = "faucet:seq";
+const LEADER: &str = "faucet:leader";
+
+fn claim_key(id: &str) -> String {
+    format!("faucet:claim:{id}")
+}
+
+fn tx_key(hash: &str) -> String {
+    format!("faucet:tx:{}", hash.to_lowercase())
+}
+
+fn reservation_keys(request: &ReserveRequest<'_>) -> [String; 3] {
+    let hour = super::now_secs() / 3600;
+    [
+        format!("faucet:cooldown:address:{:#x}", request.address),
+        format!("faucet:cooldown:ip:{}", request.ip),
+        format!("faucet:hour:{hour}"),
+    ]
+}
+
+pub struct RedisStore {
+    conn: ConnectionManager,
+    reserve: Script,
+    release: Script,
+    lead: Script,
+}
+
+impl RedisStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url)?;
+        let conn = ConnectionManager::new(client).await?;
+        Ok(Self { conn, reserve: Script::new(RESERVE), release: Script::new(RELEASE), lead: Script::new(LEAD) })
+    }
+
+    pub async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Reservation, StoreError> {
+        let keys = reservation_keys(request);
+        let (code, ttl): (i64, i64) = self
+            .reserve
+            .key(&keys[0])
+            .key(&keys[1])
+            .key(&keys[2])
+            .arg(request.claim_id)
+            .arg(request.cooldown_secs)
+            .arg(request.hourly_claims)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let retry_after = ttl.max(1) as u64;
+        Ok(match code {
+            0 => Reservation::Granted,
+            1 => Reservation::AddressCooling { retry_after },
+            2 => Reservation::IpCooling { retry_after },
+            _ => Reservation::HourlyCapReached { retry_after },
+        })
+    }
+
+    pub async fn release(&self, request: &ReserveRequest<'_>) -> Result<(), StoreError> {
+        let keys = reservation_keys(request);
+        let _: i64 = self
+            .release
+            .key(&keys[0])
+            .key(&keys[1])
+            .key(&keys[2])
+            .arg(request.claim_id)
+            .arg(request.hourly_claims)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn save(&self, claim: &Claim) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let json = serde_json::to_string(claim)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic().set(claim_key(&claim.id), json);
+        match &claim.status {
+            ClaimStatus::Queued => {
+                let seq: u64 = conn.incr(SEQ, 1).await?;
+                pipe.zadd(QUEUED, &claim.id, seq);
+            }
+            ClaimStatus::Pending { tx_hash, .. } => {
+                pipe.zrem(QUEUED, &claim.id).sadd(PENDING, &claim.id).set(tx_key(&tx_hash.to_string()), &claim.id);
+            }
+            ClaimStatus::Confirmed { .. } | ClaimStatus::Failed { .. } => {
+                pipe.zrem(QUEUED, &claim.id).srem(PENDING, &claim.id);
+            }
+        }
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn load(&self, ids: Vec<String>) -> Result<Vec<Claim>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| claim_key(id)).collect();
+        let values: Vec<Option<String>> = self.conn.clone().mget(keys).await?;
+        values.into_iter().flatten().map(|v| serde_json::from_str(&v).map_err(StoreError::from)).collect()
+    }
+
+    pub async fn queued(&self, limit: usize) -> Result<Vec<Claim>, StoreError> {
+        let ids: Vec<String> = self.conn.clone().zrange(QUEUED, 0, limit as isize - 1).await?;
+        self.load(ids).await
+    }
+
+    pub async fn pending(&self) -> Result<Vec<Claim>, StoreError> {
+        let ids: Vec<String> = self.conn.clone().smembers(PENDING).await?;
+        self.load(ids).await
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Claim>, StoreError> {
+        let mut conn = self.conn.clone();
+        let id: Option<String> = if key.starts_with("0x") { conn.get(tx_key(key)).await? } else { Some(key.to_string()) };
+        let Some(id) = id else { return Ok(None) };
+        Ok(self.load(vec![id]).await?.pop())
+    }
+
+    pub async fn queue_depth(&self) -> Result<u64, StoreError> {
+        Ok(self.conn.clone().zcard(QUEUED).await?)
+    }
+
+    pub async fn lead(&self, me: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        let held: i64 = self.lead.key(LEADER).arg(me).arg(ttl_ms).invoke_async(&mut self.conn.clone()).await?;
+        Ok(held == 1)
+    }
+}
