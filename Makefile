@@ -20,7 +20,7 @@ up: build
 	$(ANDE) up
 
 # End-to-end dependencies: real clients (cast, anvil, viem, solc-js) from npm, pinned by the lock
-# file, and real servers from Debian (redis-server).
+# file, and real servers and a browser from Debian (redis-server, chromium).
 e2e-deps:
 	scripts/install-test-deps.sh
 

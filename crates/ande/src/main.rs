@@ -32,6 +32,8 @@ enum Command {
     Node(ande_node::NodeArgs),
     /// Run the faucet API: claims, limits and payouts.
     Faucet(ande_faucet::FaucetArgs),
+    /// Run the faucet page, which forwards /api/* to the faucet API.
+    FaucetUi(ande_faucet::ui::FaucetUiArgs),
     /// Run the local development stack (today: the sequencer on the local genesis).
     Up(ande_node::NodeArgs),
 }
@@ -80,6 +82,7 @@ async fn main() -> std::process::ExitCode {
     let result: eyre::Result<()> = match cli.command {
         Command::Node(args) | Command::Up(args) => ande_node::run(args, shutdown).await.wrap_err("ande node failed"),
         Command::Faucet(args) => ande_faucet::run(args, shutdown).await.wrap_err("ande faucet failed"),
+        Command::FaucetUi(args) => ande_faucet::ui::run(args, shutdown).await.wrap_err("ande faucet-ui failed"),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

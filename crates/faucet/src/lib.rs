@@ -10,6 +10,7 @@ mod node_client;
 mod payout;
 mod stats;
 pub mod store;
+pub mod ui;
 
 pub use config::FaucetArgs;
 

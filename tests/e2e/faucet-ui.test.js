@@ -1,0 +1,81 @@
+// The faucet page in headless Chromium, through faucet-ui's proxy: the wallet buttons use the
+// chain the API reports, a claim is made and its confirmation shown, a second claim shows the
+// time left.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ANDE, freePort, rpc, sleep, startFaucet, startNode, tempDir } from './lib/node.js';
+import { launch } from './lib/browser.js';
+
+const WALLET = '0x000000000000000000000000000000000000ba5e';
+
+describe('faucet-ui in a browser', () => {
+  let node;
+  let faucet;
+  let ui;
+  let uiUrl;
+  let browser;
+
+  before(async () => {
+    node = await startNode({ blockTime: '500ms' });
+    faucet = await startFaucet(node, { args: ['--trusted-proxies', '1', '--explorer-url', 'http://explorer.local:4000'] });
+    const port = await freePort();
+    uiUrl = `http://127.0.0.1:${port}`;
+    ui = spawn(ANDE, ['faucet-ui', '--faucet-api-url', faucet.url, '--port', String(port)], { stdio: 'ignore' });
+    for (let i = 0; i < 100; i++) {
+      try { if ((await fetch(`${uiUrl}/health`)).status === 200) break; } catch { /* starting */ }
+      await sleep(100);
+    }
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    ui?.kill('SIGTERM');
+    await faucet?.stop();
+    await node?.stop();
+  });
+
+  test('connect, add the chain, claim and see the confirmation', async () => {
+    const page = await browser.newPage();
+    // A stand-in EIP-1193 wallet that records what the page asks of it.
+    await page.addInitScript((account) => {
+      window.walletCalls = [];
+      window.ethereum = {
+        request: async ({ method, params }) => {
+          window.walletCalls.push({ method, params });
+          return method === 'eth_requestAccounts' ? [account] : null;
+        },
+      };
+    }, WALLET);
+    await page.goto(uiUrl);
+    await page.waitForFunction(() => document.getElementById('summary').textContent.includes('ANDE'));
+    assert.match(await page.textContent('#summary'), /Get 1 ANDE on chain 1234/);
+
+    await page.click('#connect');
+    await page.waitForFunction((a) => document.getElementById('address').value === a, WALLET);
+    await page.click('#add-chain');
+    await page.waitForFunction(() => window.walletCalls.some((c) => c.method === 'wallet_addEthereumChain'));
+    const add = (await page.evaluate(() => window.walletCalls)).find((c) => c.method === 'wallet_addEthereumChain');
+    assert.equal(add.params[0].chainId, '0x4d2');
+    assert.deepEqual(add.params[0].rpcUrls, [node.rpcUrl]);
+    assert.deepEqual(add.params[0].nativeCurrency, { name: 'Ande', symbol: 'ANDE', decimals: 18 });
+
+    await page.click('#claim');
+    await page.waitForFunction(() => document.getElementById('result').textContent.includes('Confirmed in block'), null, { timeout: 20_000 });
+    const text = await page.textContent('#result');
+    assert.match(text, /Confirmed in block \d+/);
+    const href = await page.getAttribute('#result a', 'href');
+    assert.match(href, /^http:\/\/explorer\.local:4000\/tx\/0x[0-9a-f]{64}$/);
+    assert.equal(BigInt(await rpc(node.rpcUrl, 'eth_getBalance', [WALLET, 'latest'])), 10n ** 18n);
+    const shot = path.join(tempDir('ande-shot-'), 'faucet.png');
+    await page.screenshot({ path: shot });
+    assert.ok(fs.statSync(shot).size > 10_000, 'a screenshot of the page was taken');
+
+    await page.click('#claim');
+    await page.waitForFunction(() => document.getElementById('result').className === 'err');
+    assert.match(await page.textContent('#result'), /Try again in 2[34]h/);
+    await page.close();
+  });
+});
