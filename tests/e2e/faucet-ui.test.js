@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ANDE, freePort, rpc, sleep, startFaucet, startNode, tempDir } from './lib/node.js';
+import { ANDE, LOCAL_GENESIS, freePort, rpc, sleep, startFaucet, startNode, tempDir } from './lib/node.js';
 import { launch } from './lib/browser.js';
 
 const WALLET = '0x000000000000000000000000000000000000ba5e';
@@ -78,4 +78,39 @@ describe('faucet-ui in a browser', () => {
     assert.match(await page.textContent('#result'), /Try again in 2[34]h/);
     await page.close();
   });
+});
+
+test('ande up runs the node, the faucet API and the faucet page together', async () => {
+  const [http, ws, metrics, api, page] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const dir = tempDir('ande-up-');
+  const child = spawn(ANDE, ['up', '--genesis', LOCAL_GENESIS, '--datadir', path.join(dir, 'node'), '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics)], {
+    env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet') },
+    stdio: 'ignore',
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    for (const url of [`http://127.0.0.1:${http}/health`, `http://127.0.0.1:${api}/health`, `http://127.0.0.1:${page}/health`]) {
+      let status = 0;
+      for (let i = 0; i < 100 && status !== 200; i++) {
+        try { status = (await fetch(url)).status; } catch { /* starting */ }
+        if (status !== 200) await sleep(100);
+      }
+      assert.equal(status, 200, `${url} is healthy`);
+    }
+    const res = await fetch(`http://127.0.0.1:${page}/api/claim`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ address: WALLET }),
+    });
+    assert.equal(res.status, 202);
+    const { tx_hash: hash } = await res.json();
+    let receipt = null;
+    for (let i = 0; i < 100 && !receipt; i++) {
+      receipt = await rpc(`http://127.0.0.1:${http}`, 'eth_getTransactionReceipt', [hash]);
+      if (!receipt) await sleep(200);
+    }
+    assert.equal(receipt.status, '0x1');
+    assert.equal(BigInt(await rpc(`http://127.0.0.1:${http}`, 'eth_getBalance', [WALLET, 'latest'])), 10n * 10n ** 18n, 'the local amount is 10');
+  } finally {
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  }
 });

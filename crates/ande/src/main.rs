@@ -34,8 +34,52 @@ enum Command {
     Faucet(ande_faucet::FaucetArgs),
     /// Run the faucet page, which forwards /api/* to the faucet API.
     FaucetUi(ande_faucet::ui::FaucetUiArgs),
-    /// Run the local development stack (today: the sequencer on the local genesis).
+    /// Run the local development stack in one process: the sequencer (8545/8546), the faucet
+    /// API (8081) paying from the genesis' last development key, and the faucet page (3001).
     Up(ande_node::NodeArgs),
+}
+
+/// A service's options as their defaults and the environment set them.
+#[derive(Parser)]
+struct Defaults<T: clap::Args> {
+    #[command(flatten)]
+    args: T,
+}
+
+fn defaults<T: clap::Args>() -> eyre::Result<T> {
+    Ok(Defaults::<T>::try_parse_from(["ande"])?.args)
+}
+
+async fn up(node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>) -> eyre::Result<()> {
+    let spec = ande_chain::ChainSpec::from_file(&node.genesis)?;
+    // Development only: a genesis that lists private keys (genesis/local.json) lends one to the
+    // faucet. A public network's genesis has none, and `ande up` refuses it.
+    let key = spec
+        .genesis
+        .alloc
+        .values()
+        .rev()
+        .find_map(|account| account.private_key)
+        .ok_or_else(|| eyre::eyre!("{} has no development key for the faucet; `ande up` is for local chains", node.genesis.display()))?;
+    let mut faucet: ande_faucet::FaucetArgs = defaults()?;
+    let mut ui: ande_faucet::ui::FaucetUiArgs = defaults()?;
+    faucet.web3_provider = format!("http://{}:{}", node.http_addr, node.http_port);
+    faucet.chain_id = Some(spec.chain_id);
+    faucet.private_key = Some(key.to_string());
+    faucet.private_key_file = None;
+    // Behind its own page's proxy.
+    faucet.trusted_proxies = faucet.trusted_proxies.max(1);
+    if std::env::var_os("FAUCET_AMOUNT").is_none() {
+        // The spec's local amount: 10 of the native currency.
+        faucet.amount = alloy_primitives::U256::from(10u64) * alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(18u64));
+    }
+    ui.api_url = format!("http://{}:{}", faucet.addr, faucet.port);
+    tokio::try_join!(
+        async { ande_node::run(node, shutdown.clone()).await.wrap_err("ande node failed") },
+        async { ande_faucet::run(faucet, shutdown.clone()).await.wrap_err("ande faucet failed") },
+        async { ande_faucet::ui::run(ui, shutdown.clone()).await.wrap_err("ande faucet-ui failed") },
+    )?;
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
@@ -80,7 +124,8 @@ async fn main() -> std::process::ExitCode {
     init_logging(cli.log_format);
     let shutdown = shutdown_signal();
     let result: eyre::Result<()> = match cli.command {
-        Command::Node(args) | Command::Up(args) => ande_node::run(args, shutdown).await.wrap_err("ande node failed"),
+        Command::Node(args) => ande_node::run(args, shutdown).await.wrap_err("ande node failed"),
+        Command::Up(args) => up(args, shutdown).await,
         Command::Faucet(args) => ande_faucet::run(args, shutdown).await.wrap_err("ande faucet failed"),
         Command::FaucetUi(args) => ande_faucet::ui::run(args, shutdown).await.wrap_err("ande faucet-ui failed"),
     };
