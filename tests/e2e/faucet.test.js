@@ -164,3 +164,19 @@ test('a faucet pointed at a node of another chain refuses to run, naming both id
     await node.stop();
   }
 });
+
+test('the hourly outflow cap stops claims once spent', async () => {
+  const node = await startNode({ blockTime: '500ms' });
+  const faucet = await startFaucet(node, { args: ['--trusted-proxies', '1', '--hourly-cap', String(2n * AMOUNT)] });
+  try {
+    assert.equal((await claim(faucet, address(9001), '10.6.0.1')).status, 202);
+    assert.equal((await claim(faucet, address(9002), '10.6.0.2')).status, 202);
+    const third = await claim(faucet, address(9003), '10.6.0.3');
+    assert.equal(third.status, 429);
+    assert.match(third.body.error, /hourly budget/);
+    assert.ok(Number(third.headers.get('retry-after')) <= 3600);
+  } finally {
+    await faucet.stop();
+    await node.stop();
+  }
+});

@@ -23,16 +23,24 @@ impl Conn {
         Ok(Self { sender, host: addr.to_string() })
     }
 
-    /// Posts a raw JSON body and returns the parsed response.
-    pub async fn post(&mut self, body: Bytes) -> Result<Value> {
+    /// Sends one request; the status and the body.
+    pub async fn send(&mut self, method: hyper::Method, path: &str, body: Bytes, headers: &[(&str, String)]) -> Result<(hyper::StatusCode, Bytes)> {
         self.sender.ready().await?;
-        let request = hyper::Request::post("/")
-            .header("host", &self.host)
-            .header("content-type", "application/json")
-            .body(Full::new(body))?;
-        let response = self.sender.send_request(request).await?;
+        let mut request = hyper::Request::builder().method(method).uri(path).header("host", &self.host);
+        if !body.is_empty() {
+            request = request.header("content-type", "application/json");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = self.sender.send_request(request.body(Full::new(body))?).await?;
         let status = response.status();
-        let bytes = response.into_body().collect().await?.to_bytes();
+        Ok((status, response.into_body().collect().await?.to_bytes()))
+    }
+
+    /// Posts a raw JSON-RPC body and returns the parsed response.
+    pub async fn post(&mut self, body: Bytes) -> Result<Value> {
+        let (status, bytes) = self.send(hyper::Method::POST, "/", body, &[]).await?;
         if !status.is_success() {
             return Err(eyre!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)));
         }

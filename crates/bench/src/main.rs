@@ -2,6 +2,7 @@
 //! the other in the same run, and prints a table and one JSON line per figure.
 
 mod client;
+mod faucet;
 mod process;
 mod stats;
 mod workload;
@@ -61,6 +62,13 @@ enum Bench {
         #[arg(long, default_value_t = 1000)]
         load_tps: u64,
     },
+    /// 500 faucet claims for distinct addresses from 100 concurrent clients (ande only).
+    Faucet {
+        #[arg(long, default_value_t = 500)]
+        claims: usize,
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+    },
     /// ande's resident memory and database bytes per transfer after a large chain.
     Memory {
         #[arg(long, default_value_t = 100_000)]
@@ -74,18 +82,18 @@ enum Bench {
 
 const GAS_LIMIT: u64 = 1_000_000_000;
 
-fn report(bench: &str, target: &str, figures: serde_json::Value) {
+pub(crate) fn report(bench: &str, target: &str, figures: serde_json::Value) {
     println!("{}", json!({ "bench": bench, "target": target, "figures": figures }));
 }
 
-fn write_genesis(dir: &Path, genesis: &serde_json::Value) -> Result<PathBuf> {
+pub(crate) fn write_genesis(dir: &Path, genesis: &serde_json::Value) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join("genesis.json");
     std::fs::write(&path, serde_json::to_vec(genesis)?)?;
     Ok(path)
 }
 
-fn fresh_dir(path: &Path) -> Result<PathBuf> {
+pub(crate) fn fresh_dir(path: &Path) -> Result<PathBuf> {
     let _ = std::fs::remove_dir_all(path);
     std::fs::create_dir_all(path)?;
     Ok(path.to_path_buf())
@@ -362,5 +370,6 @@ async fn main() -> Result<()> {
         Bench::Rpc { connections, seconds } => rpc(&cli, connections, seconds).await,
         Bench::Cadence { seconds, load_tps } => cadence(&cli, seconds, load_tps).await,
         Bench::Memory { accounts, senders, per_sender } => memory(&cli, accounts, senders, per_sender).await,
+        Bench::Faucet { claims, clients } => faucet::run(&cli.ande, &cli.workdir, claims, clients).await,
     }
 }

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MAX_BODY: usize = 4 * 1024;
 /// How long a claim request waits for its transaction hash before answering without it.
@@ -106,25 +106,28 @@ async fn claim(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socke
         created_at: now_secs(),
         status: ClaimStatus::Queued,
     };
-    match app.store.reserve(&app.reservation(&claim)).await {
+    let mut signed = app.signed.subscribe();
+    match app.store.reserve(&app.reservation(&claim), &claim).await {
         Ok(Reservation::Granted) => {}
         Ok(Reservation::AddressCooling { retry_after }) => return too_many("this address claimed recently", retry_after),
         Ok(Reservation::IpCooling { retry_after }) => return too_many("a claim was made from this IP recently", retry_after),
         Ok(Reservation::HourlyCapReached { retry_after }) => return too_many("the faucet's hourly budget is spent", retry_after),
         Err(e) => return unavailable(e),
     }
-    if let Err(e) = app.store.save(&claim).await {
-        // The claim was not queued: its reservation must not hold the address back.
-        let _ = app.store.release(&app.reservation(&claim)).await;
-        return unavailable(e);
-    }
     app.wake.notify_one();
-    // Wait briefly for the payout worker to sign it, so the answer can carry the hash.
-    let deadline = Instant::now() + SIGN_WAIT;
-    while claim.tx_hash().is_none() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if let Ok(Some(latest)) = app.store.get(&claim.id).await {
-            claim = latest;
+    // Wait briefly for the payout worker to sign it, so the answer can carry the hash: this
+    // process's worker says when; another replica's is seen by polling the store.
+    let deadline = tokio::time::Instant::now() + SIGN_WAIT;
+    loop {
+        let woke = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + Duration::from_millis(100)), signed.recv()).await;
+        let mine = matches!(&woke, Ok(Ok(id)) if *id == claim.id);
+        if mine || woke.is_err() || matches!(woke, Ok(Err(_))) {
+            if let Ok(Some(latest)) = app.store.get(&claim.id).await {
+                claim = latest;
+            }
+        }
+        if claim.tx_hash().is_some() || tokio::time::Instant::now() >= deadline {
+            break;
         }
     }
     let body = json!({

@@ -65,6 +65,8 @@ pub struct App {
     pub snapshot: RwLock<Snapshot>,
     /// Wakes the payout worker when a claim is queued.
     pub wake: Notify,
+    /// Ids of claims this process's worker signed and recorded.
+    pub signed: tokio::sync::broadcast::Sender<String>,
 }
 
 impl App {
@@ -124,6 +126,7 @@ pub async fn run(args: FaucetArgs, mut shutdown: watch::Receiver<bool>) -> Resul
         stats: Stats::default(),
         snapshot: RwLock::new(Snapshot::default()),
         wake: Notify::new(),
+        signed: tokio::sync::broadcast::channel(1024).0,
         args,
     });
     refresh(&app).await;

@@ -68,33 +68,47 @@ async fn round(app: &App, me: &str, nonce: &mut Option<u64>) -> Result<(), Payou
     }
     let gas_price = u64::try_from(app.node.gas_price().await?).unwrap_or(u64::MAX);
     let max_fee = gas_price.saturating_mul(2).saturating_add(TIP);
-    for mut claim in claims {
-        let Some(current) = *nonce else { break };
-        let (raw, tx_hash) = sign(app, &claim, current, max_fee, TIP)?;
-        // Recorded before it is sent: after a crash the raw transaction is sent again, never
-        // signed anew with another nonce.
-        claim.status = ClaimStatus::Pending { tx_hash, nonce: current, raw: raw.clone(), sent_at_block: head, max_fee, tip: TIP };
-        app.store.save(&claim).await?;
-        match app.node.send_raw(&raw).await {
-            Ok(_) => {
-                *nonce = Some(current + 1);
-                app.stats.record_sent();
-            }
-            Err(NodeError::Refused(msg)) if msg.contains("already known") => *nonce = Some(current + 1),
+    // Sign the batch with consecutive nonces and record it in one durable write before sending
+    // anything: after a crash the same transactions are sent again, never signed anew.
+    let first = nonce.unwrap_or_default();
+    let mut batch = Vec::with_capacity(claims.len());
+    for (i, mut claim) in claims.into_iter().enumerate() {
+        let n = first + i as u64;
+        let (raw, tx_hash) = sign(app, &claim, n, max_fee, TIP)?;
+        claim.status = ClaimStatus::Pending { tx_hash, nonce: n, raw, sent_at_block: head, max_fee, tip: TIP };
+        batch.push(claim);
+    }
+    app.store.save_all(&batch).await?;
+    *nonce = Some(first + batch.len() as u64);
+    for claim in &batch {
+        let _ = app.signed.send(claim.id.clone());
+    }
+    for mut claim in batch {
+        let ClaimStatus::Pending { raw, .. } = &claim.status else { continue };
+        match app.node.send_raw(raw).await {
+            Ok(_) => app.stats.record_sent(),
+            Err(NodeError::Refused(msg)) if msg.contains("already known") => app.stats.record_sent(),
             Err(NodeError::Refused(msg)) if msg.contains("nonce too low") => {
-                // Another signer used the key, or the node moved on: re-read and retry next round.
+                // Another signer used the key, or the node moved on: queue it again and re-read
+                // the nonce next round.
                 claim.status = ClaimStatus::Queued;
                 app.store.save(&claim).await?;
-                *nonce = Some(app.node.pending_nonce(app.address).await?);
+                *nonce = None;
             }
             Err(NodeError::Refused(msg)) => {
+                // Later nonces of this batch would wait behind the unused one: fill it with an
+                // empty transfer to the faucet itself, then re-read the nonce.
+                if let ClaimStatus::Pending { nonce: used, .. } = claim.status {
+                    let filler = Claim { address: app.address, amount: Default::default(), ..claim.clone() };
+                    if let Ok((raw, _)) = sign(app, &filler, used, max_fee, TIP) {
+                        let _ = app.node.send_raw(&raw).await;
+                    }
+                }
                 fail(app, &mut claim, msg).await?;
+                *nonce = None;
             }
-            Err(e @ NodeError::Unreachable(_)) => {
-                // Kept pending with its nonce: re-sent when the node answers again.
-                *nonce = Some(current + 1);
-                return Err(e.into());
-            }
+            // Kept pending with its nonce: re-sent when the node answers again.
+            Err(e @ NodeError::Unreachable(_)) => return Err(e.into()),
         }
     }
     Ok(())

@@ -47,7 +47,7 @@ impl EmbeddedStore {
         Ok(Self { db })
     }
 
-    pub fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Reservation, StoreError> {
+    pub fn reserve(&self, request: &ReserveRequest<'_>, claim: &Claim) -> Result<Reservation, StoreError> {
         let now = now_secs();
         let txn = self.db.begin_write().map_err(err)?;
         let outcome = {
@@ -80,6 +80,9 @@ impl EmbeddedStore {
             }
             outcome
         };
+        if outcome == Reservation::Granted {
+            write_claim(&txn, claim)?;
+        }
         txn.commit().map_err(err)?;
         Ok(outcome)
     }
@@ -105,32 +108,11 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    pub fn save(&self, claim: &Claim) -> Result<(), StoreError> {
-        let json = serde_json::to_vec(claim)?;
+    /// Stores claims in one transaction.
+    pub fn save_all(&self, claims: &[Claim]) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(err)?;
-        {
-            txn.open_table(CLAIMS).map_err(err)?.insert(claim.id.as_str(), json.as_slice()).map_err(err)?;
-            let mut queued = txn.open_table(QUEUED).map_err(err)?;
-            let mut queued_at = txn.open_table(QUEUED_AT).map_err(err)?;
-            let mut pending = txn.open_table(PENDING).map_err(err)?;
-            let seq = queued_at.remove(claim.id.as_str()).map_err(err)?.map(|v| v.value());
-            if let Some(seq) = seq {
-                queued.remove(seq).map_err(err)?;
-            }
-            match &claim.status {
-                ClaimStatus::Queued => {
-                    let next = queued.last().map_err(err)?.map_or(0, |(k, _)| k.value() + 1);
-                    queued.insert(next, claim.id.as_str()).map_err(err)?;
-                    queued_at.insert(claim.id.as_str(), next).map_err(err)?;
-                }
-                ClaimStatus::Pending { tx_hash, .. } => {
-                    pending.insert(claim.id.as_str(), ()).map_err(err)?;
-                    txn.open_table(BY_TX).map_err(err)?.insert(tx_hash.to_string().as_str(), claim.id.as_str()).map_err(err)?;
-                }
-                ClaimStatus::Confirmed { .. } | ClaimStatus::Failed { .. } => {
-                    pending.remove(claim.id.as_str()).map_err(err)?;
-                }
-            }
+        for claim in claims {
+            write_claim(&txn, claim)?;
         }
         txn.commit().map_err(err)?;
         Ok(())
@@ -190,4 +172,32 @@ impl EmbeddedStore {
     pub fn lead(&self, _me: &str, _ttl_ms: u64) -> Result<bool, StoreError> {
         Ok(true)
     }
+}
+
+/// Writes a claim and moves it between the queue and the pending set as its status says.
+fn write_claim(txn: &redb::WriteTransaction, claim: &Claim) -> Result<(), StoreError> {
+    let json = serde_json::to_vec(claim)?;
+    txn.open_table(CLAIMS).map_err(err)?.insert(claim.id.as_str(), json.as_slice()).map_err(err)?;
+    let mut queued = txn.open_table(QUEUED).map_err(err)?;
+    let mut queued_at = txn.open_table(QUEUED_AT).map_err(err)?;
+    let mut pending = txn.open_table(PENDING).map_err(err)?;
+    let seq = queued_at.remove(claim.id.as_str()).map_err(err)?.map(|v| v.value());
+    if let Some(seq) = seq {
+        queued.remove(seq).map_err(err)?;
+    }
+    match &claim.status {
+        ClaimStatus::Queued => {
+            let next = queued.last().map_err(err)?.map_or(0, |(k, _)| k.value() + 1);
+            queued.insert(next, claim.id.as_str()).map_err(err)?;
+            queued_at.insert(claim.id.as_str(), next).map_err(err)?;
+        }
+        ClaimStatus::Pending { tx_hash, .. } => {
+            pending.insert(claim.id.as_str(), ()).map_err(err)?;
+            txn.open_table(BY_TX).map_err(err)?.insert(tx_hash.to_string().as_str(), claim.id.as_str()).map_err(err)?;
+        }
+        ClaimStatus::Confirmed { .. } | ClaimStatus::Failed { .. } => {
+            pending.remove(claim.id.as_str()).map_err(err)?;
+        }
+    }
+    Ok(())
 }

@@ -98,8 +98,10 @@ macro_rules! dispatch {
 }
 
 impl Store {
-    pub async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Reservation, StoreError> {
-        dispatch!(self, s => s.reserve(request))
+    /// Reserves the claim's address, client IP and hourly budget, and when granted stores and
+    /// queues the claim, all in one atomic step.
+    pub async fn reserve(&self, request: &ReserveRequest<'_>, claim: &Claim) -> Result<Reservation, StoreError> {
+        dispatch!(self, s => s.reserve(request, claim))
     }
 
     /// Gives back a reservation whose payout definitely failed.
@@ -109,7 +111,12 @@ impl Store {
 
     /// Stores a claim and keeps the queue and indexes in step with its status.
     pub async fn save(&self, claim: &Claim) -> Result<(), StoreError> {
-        dispatch!(self, s => s.save(claim))
+        self.save_all(std::slice::from_ref(claim)).await
+    }
+
+    /// Stores several claims in one durable write.
+    pub async fn save_all(&self, claims: &[Claim]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.save_all(claims))
     }
 
     /// The oldest queued claims.

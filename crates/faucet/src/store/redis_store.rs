@@ -6,7 +6,8 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 const RESERVE: &str = r#"
--- KEYS: address key, ip key, hour counter. ARGV: claim id, cooldown seconds, claims per hour (0: any)
+-- KEYS: address key, ip key, hour counter, claim key, queue, queue sequence.
+-- ARGV: claim id, cooldown seconds, claims per hour (0: any), claim JSON.
 if redis.call('EXISTS', KEYS[1]) == 1 then return {1, redis.call('TTL', KEYS[1])} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {2, redis.call('TTL', KEYS[2])} end
 local cap = tonumber(ARGV[3])
@@ -17,6 +18,8 @@ if cap > 0 then
   redis.call('INCR', KEYS[3])
   redis.call('EXPIRE', KEYS[3], 3600)
 end
+redis.call('SET', KEYS[4], ARGV[4])
+redis.call('ZADD', KEYS[5], redis.call('INCR', KEYS[6]), ARGV[1])
 return {0, 0}
 "#;
 
@@ -70,16 +73,21 @@ impl RedisStore {
         Ok(Self { conn, reserve: Script::new(RESERVE), release: Script::new(RELEASE), lead: Script::new(LEAD) })
     }
 
-    pub async fn reserve(&self, request: &ReserveRequest<'_>) -> Result<Reservation, StoreError> {
+    /// Reserves, and on success stores and queues the claim, in one script.
+    pub async fn reserve(&self, request: &ReserveRequest<'_>, claim: &Claim) -> Result<Reservation, StoreError> {
         let keys = reservation_keys(request);
         let (code, ttl): (i64, i64) = self
             .reserve
             .key(&keys[0])
             .key(&keys[1])
             .key(&keys[2])
+            .key(claim_key(&claim.id))
+            .key(QUEUED)
+            .key(SEQ)
             .arg(request.claim_id)
             .arg(request.cooldown_secs)
             .arg(request.hourly_claims)
+            .arg(serde_json::to_string(claim)?)
             .invoke_async(&mut self.conn.clone())
             .await?;
         let retry_after = ttl.max(1) as u64;
@@ -105,21 +113,24 @@ impl RedisStore {
         Ok(())
     }
 
-    pub async fn save(&self, claim: &Claim) -> Result<(), StoreError> {
+    /// Stores claims in one atomic pipeline, keeping the queue and indexes in step.
+    pub async fn save_all(&self, claims: &[Claim]) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
-        let json = serde_json::to_string(claim)?;
         let mut pipe = redis::pipe();
-        pipe.atomic().set(claim_key(&claim.id), json);
-        match &claim.status {
-            ClaimStatus::Queued => {
-                let seq: u64 = conn.incr(SEQ, 1).await?;
-                pipe.zadd(QUEUED, &claim.id, seq);
-            }
-            ClaimStatus::Pending { tx_hash, .. } => {
-                pipe.zrem(QUEUED, &claim.id).sadd(PENDING, &claim.id).set(tx_key(&tx_hash.to_string()), &claim.id);
-            }
-            ClaimStatus::Confirmed { .. } | ClaimStatus::Failed { .. } => {
-                pipe.zrem(QUEUED, &claim.id).srem(PENDING, &claim.id);
+        pipe.atomic();
+        for claim in claims {
+            pipe.set(claim_key(&claim.id), serde_json::to_string(claim)?);
+            match &claim.status {
+                ClaimStatus::Queued => {
+                    let seq: u64 = conn.incr(SEQ, 1).await?;
+                    pipe.zadd(QUEUED, &claim.id, seq);
+                }
+                ClaimStatus::Pending { tx_hash, .. } => {
+                    pipe.zrem(QUEUED, &claim.id).sadd(PENDING, &claim.id).set(tx_key(&tx_hash.to_string()), &claim.id);
+                }
+                ClaimStatus::Confirmed { .. } | ClaimStatus::Failed { .. } => {
+                    pipe.zrem(QUEUED, &claim.id).srem(PENDING, &claim.id);
+                }
             }
         }
         pipe.query_async::<()>(&mut conn).await?;
