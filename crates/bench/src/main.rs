@@ -61,6 +61,9 @@ enum Bench {
         /// Transactions per second sent during the loaded run.
         #[arg(long, default_value_t = 1000)]
         load_tps: u64,
+        /// Which nodes to measure.
+        #[arg(long, value_delimiter = ',', default_value = "ande,anvil")]
+        targets: Vec<String>,
     },
     /// 500 faucet claims for distinct addresses from 100 concurrent clients (ande only).
     Faucet {
@@ -266,12 +269,12 @@ async fn watch_blocks(target: &Target, seconds: u64) -> Result<Vec<(u64, Instant
     Ok(seen)
 }
 
-async fn cadence(cli: &Cli, seconds: u64, load_tps: u64) -> Result<()> {
+async fn cadence(cli: &Cli, seconds: u64, load_tps: u64, targets: &[String]) -> Result<()> {
     let keys: Vec<_> = (0..100).map(workload::signer).collect();
     let genesis = write_genesis(&cli.workdir, &workload::genesis(&keys, 0, GAS_LIMIT))?;
     let per_sender = (load_tps * seconds).div_ceil(keys.len() as u64) + 1;
     let txs = Arc::new(workload::signed_transfers(&keys, per_sender)?);
-    for name in ["ande", "anvil"] {
+    for name in targets.iter().map(String::as_str) {
         for loaded in [false, true] {
             let target = match name {
                 "ande" => Target::ande(&cli.ande, &genesis, &fresh_dir(&cli.workdir.join("ande-data"))?, "2s", &[]).await?,
@@ -368,7 +371,7 @@ async fn main() -> Result<()> {
     match cli.command {
         Bench::Throughput { senders, per_sender, connections, batch } => throughput(&cli, senders, per_sender, connections, batch).await,
         Bench::Rpc { connections, seconds } => rpc(&cli, connections, seconds).await,
-        Bench::Cadence { seconds, load_tps } => cadence(&cli, seconds, load_tps).await,
+        Bench::Cadence { seconds, load_tps, ref targets } => cadence(&cli, seconds, load_tps, targets).await,
         Bench::Memory { accounts, senders, per_sender } => memory(&cli, accounts, senders, per_sender).await,
         Bench::Faucet { claims, clients } => faucet::run(&cli.ande, &cli.workdir, claims, clients).await,
     }

@@ -28,7 +28,7 @@ enum PayoutError {
 }
 
 pub async fn run(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let me = format!("{:016x}", rand_id());
+    let me = format!("{:032x}", crate::random_u128());
     let mut nonce: Option<u64> = None;
     loop {
         tokio::select! {
@@ -44,11 +44,6 @@ pub async fn run(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-}
-
-fn rand_id() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::process::id())
 }
 
 async fn round(app: &App, me: &str, nonce: &mut Option<u64>) -> Result<(), PayoutError> {

@@ -16,10 +16,12 @@ pub fn install(addr: SocketAddr) -> Result<(), String> {
         .map_err(|e| format!("metrics exporter on {addr}: {e}"))
 }
 
+/// `late`: how long after its due time the block was committed and visible.
 pub fn record_block(built: &Built, late: Duration) {
     gauge!("ande_head_block").set(built.number as f64);
     histogram!("ande_block_build_seconds").record(built.build_time.as_secs_f64());
-    histogram!("ande_block_start_lateness_seconds").record(late.as_secs_f64());
+    histogram!("ande_block_commit_seconds").record(built.commit_time.as_secs_f64());
+    histogram!("ande_block_lateness_seconds").record(late.as_secs_f64());
     histogram!("ande_block_transactions").record(built.txs as f64);
     histogram!("ande_block_gas_used").record(built.gas_used as f64);
     counter!("ande_transactions_included_total").increment(built.txs as u64);

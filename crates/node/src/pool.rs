@@ -132,7 +132,11 @@ impl Pool {
         let sender = new.sender();
         let bump = self.limits.price_bump_percent;
         let entry = self.senders.entry(sender).or_default();
-        entry.state_nonce = state_nonce;
+        // Nonces only grow: a caller's state read may predate a block the pool already saw.
+        entry.state_nonce = entry.state_nonce.max(state_nonce);
+        if new.nonce() < entry.state_nonce {
+            return Err(PoolError::NonceTooLow);
+        }
         let mut replaced = None;
         if let Some(old) = entry.by_nonce.get(&new.nonce()) {
             let needs = |old: u128| old.saturating_mul(100 + bump).div_ceil(100);
@@ -378,6 +382,20 @@ mod tests {
         add(&mut pool, 3, 0, 100, 9).unwrap();
         assert_eq!(pool.len(), 2);
         assert!(pool.senders.get(&Address::repeat_byte(1)).is_none());
+    }
+
+    #[test]
+    fn a_stale_state_nonce_never_moves_the_pool_back() {
+        let mut pool = Pool::new(PoolLimits::default());
+        add(&mut pool, 1, 0, 100, 5).unwrap();
+        add(&mut pool, 1, 1, 100, 5).unwrap();
+        pool.on_block([(Address::repeat_byte(1), 1)]);
+        // Submitted with a state read from before that block.
+        let (hash, late) = tx(1, 2, 100, 5);
+        pool.insert(hash, late, Bytes::new(), 0).unwrap();
+        assert_eq!(pool.counts(), (2, 0), "nonces 1 and 2 are pending");
+        let (hash, stale) = tx(1, 0, 200, 50);
+        assert_eq!(pool.insert(hash, stale, Bytes::new(), 0), Err(PoolError::NonceTooLow));
     }
 
     #[test]

@@ -16,17 +16,30 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What one built block held, for logs and metrics.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Built {
     pub number: u64,
     pub hash: B256,
     pub txs: usize,
     pub gas_used: u64,
+    /// Executing and hashing the block.
     pub build_time: Duration,
+    /// Writing it durably.
+    pub commit_time: Duration,
 }
 
-/// Builds, commits and announces the next block with the given timestamp.
-pub fn produce_block(chain: &Chain, timestamp: u64) -> Result<Built, StoreError> {
+/// A block executed and hashed but not yet committed. It holds the state trie, already updated,
+/// until it is committed, so proofs never see the trie ahead of the head.
+pub struct Prepared<'a> {
+    commit: BlockCommit,
+    trie: parking_lot::MutexGuard<'a, crate::trie::StateTrie>,
+    invalid: Vec<B256>,
+    logs: Vec<(B256, Vec<alloy_primitives::Log>)>,
+    built: Built,
+}
+
+/// Builds the next block with the given timestamp from the pool, on the latest state.
+pub fn prepare_block(chain: &Chain, timestamp: u64) -> Result<Prepared<'_>, StoreError> {
     let started = Instant::now();
     let parent = chain.head();
     let number = parent.header.number + 1;
@@ -88,7 +101,6 @@ pub fn produce_block(chain: &Chain, timestamp: u64) -> Result<Built, StoreError>
     let db = evm.ctx.journaled_state.database;
 
     let mut commit = BlockCommit::default();
-    // Held until the new head is published, so proofs never see the trie ahead of the head.
     let mut trie = chain.trie.lock();
     {
         for (address, info) in &db.accounts {
@@ -136,10 +148,19 @@ pub fn produce_block(chain: &Chain, timestamp: u64) -> Result<Built, StoreError>
     let hash = header.hash_slow();
     commit.txs = txs.iter().map(|(tx, _)| CommitTx { hash: tx.hash, sender: tx.sender(), encoded: tx.encoded.clone() }).collect();
     commit.receipts = receipts;
-    commit.header = header.clone();
+    commit.header = header;
     commit.hash = hash;
-    chain.store.commit_block(&commit)?;
+    let logs = txs.iter().map(|(tx, receipt)| (tx.hash, receipt.logs().to_vec())).collect();
+    let built = Built { number, hash, txs: txs.len(), gas_used: cumulative_gas, build_time: started.elapsed(), commit_time: Duration::ZERO };
+    Ok(Prepared { commit, trie, invalid, logs, built })
+}
 
+/// Commits a prepared block durably, then updates the pool and announces the new head.
+pub fn commit_prepared(chain: &Chain, prepared: Prepared<'_>) -> Result<Built, StoreError> {
+    let Prepared { commit, trie, invalid, logs, mut built } = prepared;
+    let started = Instant::now();
+    chain.store.commit_block(&commit)?;
+    built.commit_time = started.elapsed();
     let nonces: Vec<_> = commit.accounts.iter().map(|(a, acc)| (*a, acc.map_or(0, |acc| acc.nonce))).collect();
     {
         let mut pool = chain.pool.lock();
@@ -148,14 +169,10 @@ pub fn produce_block(chain: &Chain, timestamp: u64) -> Result<Built, StoreError>
         }
         pool.on_block(nonces);
     }
-    let logs = txs
-        .iter()
-        .map(|(tx, receipt)| (tx.hash, receipt.logs().to_vec()))
-        .collect();
-    chain.set_head(Head { header: header.clone(), hash, committed_at: Instant::now() });
+    chain.set_head(Head { header: commit.header.clone(), hash: commit.hash, committed_at: Instant::now() });
     drop(trie);
-    let _ = chain.blocks.send(Arc::new(BlockEvent { header, hash, logs }));
-    Ok(Built { number, hash, txs: txs.len(), gas_used: cumulative_gas, build_time: started.elapsed() })
+    let _ = chain.blocks.send(Arc::new(BlockEvent { header: commit.header, hash: commit.hash, logs }));
+    Ok(built)
 }
 
 fn receipt_envelope(ty: TxType, receipt: ReceiptWithBloom<Receipt>) -> ReceiptEnvelope {
@@ -175,9 +192,15 @@ fn unix_now() -> Duration {
 /// Produces blocks until `stop` fires, on the calling thread (a dedicated one: RPC load on the
 /// async workers cannot delay a block). Block `n` of this run is due at `anchor + n × block_time`,
 /// with the anchor on a wall-clock multiple of the block time, so lateness never accumulates and
-/// timestamps fall on the schedule.
+/// timestamps fall on the schedule. Building starts early by about what recent builds took and
+/// the block is committed when due, so a block's size moves when it is built, not when it lands.
 pub fn run(chain: &Chain, stop: &std::sync::mpsc::Receiver<()>) -> Result<(), StoreError> {
     use std::sync::mpsc::RecvTimeoutError;
+    // Waits until `at`; false when the node is stopping.
+    let wait_until = |at: Instant| match stop.recv_timeout(at.saturating_duration_since(Instant::now())) {
+        Err(RecvTimeoutError::Timeout) => true,
+        Ok(()) | Err(RecvTimeoutError::Disconnected) => false,
+    };
     let block_time = chain.args.block_time;
     let period = block_time.as_nanos().max(1);
     let now = unix_now();
@@ -185,11 +208,11 @@ pub fn run(chain: &Chain, stop: &std::sync::mpsc::Receiver<()>) -> Result<(), St
     let anchor_instant = Instant::now() + (anchor - now);
     let mut slot: u32 = 0;
     let mut last_block = Instant::now();
+    let mut lead = Duration::ZERO;
     loop {
         let due = anchor_instant + block_time * slot;
-        match stop.recv_timeout(due.saturating_duration_since(Instant::now())) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        if !wait_until(due.checked_sub(lead).unwrap_or(due)) {
+            return Ok(());
         }
         let due_unix = anchor + block_time * slot;
         slot += 1;
@@ -207,15 +230,23 @@ pub fn run(chain: &Chain, stop: &std::sync::mpsc::Receiver<()>) -> Result<(), St
         let parent_ts = chain.head().header.timestamp;
         let min_step = u64::from(block_time >= Duration::from_secs(1));
         let timestamp = due_unix.as_secs().max(parent_ts + min_step);
-        let built = produce_block(chain, timestamp)?;
+        let prepared = prepare_block(chain, timestamp)?;
+        let build_time = prepared.built.build_time;
+        if !wait_until(due) {
+            return Ok(());
+        }
+        let built = commit_prepared(chain, prepared)?;
         last_block = Instant::now();
-        crate::metrics::record_block(&built, late);
+        // Start the next build early by a margin over this one, forgetting slowly.
+        lead = (lead * 7 / 8).max(build_time * 5 / 4 + Duration::from_millis(2)).min(block_time / 2);
+        crate::metrics::record_block(&built, last_block.saturating_duration_since(due));
         tracing::info!(
             number = built.number,
             hash = %built.hash,
             txs = built.txs,
             gas = built.gas_used,
             build_ms = built.build_time.as_millis() as u64,
+            commit_ms = built.commit_time.as_millis() as u64,
             "produced block"
         );
     }

@@ -101,7 +101,10 @@ impl Store {
     /// Reserves the claim's address, client IP and hourly budget, and when granted stores and
     /// queues the claim, all in one atomic step.
     pub async fn reserve(&self, request: &ReserveRequest<'_>, claim: &Claim) -> Result<Reservation, StoreError> {
-        dispatch!(self, s => s.reserve(request, claim))
+        match self {
+            Store::Redis(s) => s.reserve(request, claim).await,
+            Store::Embedded(s) => s.reserve(request, claim).await,
+        }
     }
 
     /// Gives back a reservation whose payout definitely failed.
@@ -116,7 +119,10 @@ impl Store {
 
     /// Stores several claims in one durable write.
     pub async fn save_all(&self, claims: &[Claim]) -> Result<(), StoreError> {
-        dispatch!(self, s => s.save_all(claims))
+        match self {
+            Store::Redis(s) => s.save_all(claims).await,
+            Store::Embedded(s) => s.save_all(claims).await,
+        }
     }
 
     /// The oldest queued claims.
