@@ -30,13 +30,14 @@ enum PayoutError {
 pub async fn run(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let me = format!("{:032x}", crate::random_u128());
     let mut nonce: Option<u64> = None;
+    let mut followed = 0u64;
     loop {
         tokio::select! {
             _ = app.wake.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             _ = shutdown.changed() => return,
         }
-        if let Err(e) = round(&app, &me, &mut nonce).await {
+        if let Err(e) = round(&app, &me, &mut nonce, &mut followed).await {
             tracing::warn!(error = %e, "payout round failed; retrying");
             app.stats.record_failure();
             // Whatever happened, the nonce is re-read from the node next time.
@@ -46,7 +47,9 @@ pub async fn run(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>
     }
 }
 
-async fn round(app: &App, me: &str, nonce: &mut Option<u64>) -> Result<(), PayoutError> {
+/// One round: pay what is queued first (claimants wait on it), then, once per new block,
+/// follow what is pending.
+async fn round(app: &App, me: &str, nonce: &mut Option<u64>, followed: &mut u64) -> Result<(), PayoutError> {
     if !app.store.lead(me, LEASE_MS).await? {
         *nonce = None;
         return Ok(());
@@ -56,7 +59,15 @@ async fn round(app: &App, me: &str, nonce: &mut Option<u64>) -> Result<(), Payou
     if first_round {
         *nonce = Some(app.node.pending_nonce(app.address).await?);
     }
-    follow_pending(app, head, first_round).await?;
+    pay_queued(app, head, nonce).await?;
+    if first_round || head > *followed {
+        follow_pending(app, head, first_round).await?;
+        *followed = head;
+    }
+    Ok(())
+}
+
+async fn pay_queued(app: &App, head: u64, nonce: &mut Option<u64>) -> Result<(), PayoutError> {
     let claims = app.store.queued(BATCH).await?;
     if claims.is_empty() {
         return Ok(());
