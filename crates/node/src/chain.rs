@@ -42,6 +42,9 @@ pub struct Chain {
     pub trie: Mutex<StateTrie>,
     pub pool: Mutex<Pool>,
     head: watch::Sender<Head>,
+    /// The snapshot RPC reads: the store as of the published head. A committed block becomes
+    /// visible when this is replaced, on the block's due time.
+    published: parking_lot::RwLock<Arc<StoreReader>>,
     pub blocks: broadcast::Sender<Arc<BlockEvent>>,
     pub pending_txs: broadcast::Sender<B256>,
 }
@@ -63,6 +66,7 @@ impl Chain {
         tracing::info!(number, %hash, accounts = trie.account_count(), "opened chain");
         let (head, _) = watch::channel(Head { header, hash, committed_at: Instant::now() });
         Ok(Self {
+            published: parking_lot::RwLock::new(Arc::new(reader)),
             pool: Mutex::new(Pool::new(args.pool_limits())),
             spec: Arc::new(spec),
             args,
@@ -82,12 +86,15 @@ impl Chain {
         self.head.subscribe()
     }
 
-    pub(crate) fn set_head(&self, head: Head) {
+    /// Makes a committed block the head: RPC reads see `snapshot` from now on.
+    pub(crate) fn publish(&self, head: Head, snapshot: StoreReader) {
+        *self.published.write() = Arc::new(snapshot);
         self.head.send_replace(head);
     }
 
+    /// A consistent snapshot of the chain as of the published head.
     pub fn reader(&self) -> Result<Arc<StoreReader>, StoreError> {
-        Ok(Arc::new(self.store.reader()?))
+        Ok(self.published.read().clone())
     }
 
     /// The base fee of the next block.

@@ -155,12 +155,25 @@ pub fn prepare_block(chain: &Chain, timestamp: u64) -> Result<Prepared<'_>, Stor
     Ok(Prepared { commit, trie, invalid, logs, built })
 }
 
-/// Commits a prepared block durably, then updates the pool and announces the new head.
-pub fn commit_prepared(chain: &Chain, prepared: Prepared<'_>) -> Result<Built, StoreError> {
-    let Prepared { commit, trie, invalid, logs, mut built } = prepared;
+/// A block written durably but not yet visible to RPC.
+pub struct Committed<'a> {
+    prepared: Prepared<'a>,
+    snapshot: crate::storage::StoreReader,
+}
+
+/// Commits a prepared block durably.
+pub fn commit_prepared<'a>(chain: &Chain, mut prepared: Prepared<'a>) -> Result<Committed<'a>, StoreError> {
     let started = Instant::now();
-    chain.store.commit_block(&commit)?;
-    built.commit_time = started.elapsed();
+    chain.store.commit_block(&prepared.commit)?;
+    let snapshot = chain.store.reader()?;
+    prepared.built.commit_time = started.elapsed();
+    Ok(Committed { prepared, snapshot })
+}
+
+/// Makes a committed block the head: RPC sees it, the pool drops what it mined, subscribers
+/// hear of it.
+pub fn publish(chain: &Chain, committed: Committed<'_>) -> Built {
+    let Committed { prepared: Prepared { commit, trie, invalid, logs, built }, snapshot } = committed;
     let nonces: Vec<_> = commit.accounts.iter().map(|(a, acc)| (*a, acc.map_or(0, |acc| acc.nonce))).collect();
     {
         let mut pool = chain.pool.lock();
@@ -169,10 +182,10 @@ pub fn commit_prepared(chain: &Chain, prepared: Prepared<'_>) -> Result<Built, S
         }
         pool.on_block(nonces);
     }
-    chain.set_head(Head { header: commit.header.clone(), hash: commit.hash, committed_at: Instant::now() });
+    chain.publish(Head { header: commit.header.clone(), hash: commit.hash, committed_at: Instant::now() }, snapshot);
     drop(trie);
     let _ = chain.blocks.send(Arc::new(BlockEvent { header: commit.header, hash: commit.hash, logs }));
-    Ok(built)
+    built
 }
 
 fn receipt_envelope(ty: TxType, receipt: ReceiptWithBloom<Receipt>) -> ReceiptEnvelope {
@@ -192,8 +205,9 @@ fn unix_now() -> Duration {
 /// Produces blocks until `stop` fires, on the calling thread (a dedicated one: RPC load on the
 /// async workers cannot delay a block). Block `n` of this run is due at `anchor + n × block_time`,
 /// with the anchor on a wall-clock multiple of the block time, so lateness never accumulates and
-/// timestamps fall on the schedule. Building starts early by about what recent builds took and
-/// the block is committed when due, so a block's size moves when it is built, not when it lands.
+/// timestamps fall on the schedule. Building and the durable commit start early by about what
+/// recent ones took, and the block is published (made visible to RPC) when due, so neither a
+/// block's size nor the disk moves when it lands.
 pub fn run(chain: &Chain, stop: &std::sync::mpsc::Receiver<()>) -> Result<(), StoreError> {
     use std::sync::mpsc::RecvTimeoutError;
     // Waits until `at`; false when the node is stopping.
@@ -230,15 +244,15 @@ pub fn run(chain: &Chain, stop: &std::sync::mpsc::Receiver<()>) -> Result<(), St
         let parent_ts = chain.head().header.timestamp;
         let min_step = u64::from(block_time >= Duration::from_secs(1));
         let timestamp = due_unix.as_secs().max(parent_ts + min_step);
-        let prepared = prepare_block(chain, timestamp)?;
-        let build_time = prepared.built.build_time;
+        let committed = commit_prepared(chain, prepare_block(chain, timestamp)?)?;
+        let work = committed.prepared.built.build_time + committed.prepared.built.commit_time;
         if !wait_until(due) {
             return Ok(());
         }
-        let built = commit_prepared(chain, prepared)?;
+        let built = publish(chain, committed);
         last_block = Instant::now();
-        // Start the next build early by a margin over this one, forgetting slowly.
-        lead = (lead * 7 / 8).max(build_time * 5 / 4 + Duration::from_millis(2)).min(block_time / 2);
+        // Start the next block early by a margin over this one's work, forgetting slowly.
+        lead = (lead * 7 / 8).max(work * 5 / 4 + Duration::from_millis(2)).min(block_time / 2);
         crate::metrics::record_block(&built, last_block.saturating_duration_since(due));
         tracing::info!(
             number = built.number,
