@@ -102,6 +102,15 @@ pub(crate) fn fresh_dir(path: &Path) -> Result<PathBuf> {
     Ok(path.to_path_buf())
 }
 
+/// Starts the node named `name` ("ande" or "anvil") on the genesis, fresh.
+async fn start(cli: &Cli, name: &str, genesis: &Path, ande_args: &[&str]) -> Result<Target> {
+    match name {
+        "ande" => Target::ande(&cli.ande, genesis, &fresh_dir(&cli.workdir.join("ande-data"))?, "2s", ande_args).await,
+        "anvil" => Target::anvil(&cli.anvil, genesis, "2", GAS_LIMIT).await,
+        other => Err(eyre!("unknown node {other}: ande or anvil")),
+    }
+}
+
 /// Sends every raw transaction in batches over `connections` connections; returns how many the
 /// node refused.
 async fn send_all(target: &Target, txs: Arc<Vec<alloy_primitives::Bytes>>, connections: usize, batch: usize) -> Result<usize> {
@@ -164,10 +173,7 @@ async fn throughput(cli: &Cli, senders: u64, per_sender: u64, connections: usize
     let txs = Arc::new(workload::signed_transfers(&keys, per_sender)?);
     eprintln!("signed {} transfers in {:.1} s", txs.len(), signing.elapsed().as_secs_f64());
     for name in ["ande", "anvil"] {
-        let target = match name {
-            "ande" => Target::ande(&cli.ande, &genesis, &fresh_dir(&cli.workdir.join("ande-data"))?, "2s", &["--txpool.max-count", "1000000"]).await?,
-            _ => Target::anvil(&cli.anvil, &genesis, "2", GAS_LIMIT).await?,
-        };
+        let target = start(cli, name, &genesis, &["--txpool.max-count", "1000000"]).await?;
         let mut conn = Conn::open(target.addr).await?;
         let start_block = quantity(&conn.call("eth_blockNumber", json!([])).await?)?;
         let started = Instant::now();
@@ -214,10 +220,7 @@ async fn rpc(cli: &Cli, connections: usize, seconds: u64) -> Result<()> {
         ("eth_call", json!([{ "to": workload::READER, "data": "0x" }, "latest"])),
     ];
     for name in ["ande", "anvil"] {
-        let target = match name {
-            "ande" => Target::ande(&cli.ande, &genesis, &fresh_dir(&cli.workdir.join("ande-data"))?, "2s", &[]).await?,
-            _ => Target::anvil(&cli.anvil, &genesis, "2", GAS_LIMIT).await?,
-        };
+        let target = start(cli, name, &genesis, &[]).await?;
         for (method, params) in &calls {
             let body = Bytes::from(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string());
             let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -276,10 +279,7 @@ async fn cadence(cli: &Cli, seconds: u64, load_tps: u64, targets: &[String]) -> 
     let txs = Arc::new(workload::signed_transfers(&keys, per_sender)?);
     for name in targets.iter().map(String::as_str) {
         for loaded in [false, true] {
-            let target = match name {
-                "ande" => Target::ande(&cli.ande, &genesis, &fresh_dir(&cli.workdir.join("ande-data"))?, "2s", &[]).await?,
-                _ => Target::anvil(&cli.anvil, &genesis, "2", GAS_LIMIT).await?,
-            };
+            let target = start(cli, name, &genesis, &[]).await?;
             let load = loaded.then(|| {
                 let (addr, txs) = (target.addr, txs.clone());
                 tokio::spawn(async move {
