@@ -57,6 +57,40 @@ export function cast(...args) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Spawns `ande` with `args`, collecting its output, and resolves once `healthUrl` answers 200;
+ * fails with the output when the process exits first or stays unhealthy for 30 s.
+ */
+async function spawnService(name, args, env, healthUrl, service) {
+  service.output = '';
+  const child = spawn(ANDE, args, { env: { ...process.env, RUST_LOG: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', (d) => { service.output += d; });
+  child.stderr.on('data', (d) => { service.output += d; });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  service.child = child;
+  service.exited = exited;
+  service.stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    return exited;
+  };
+  service.kill9 = async () => {
+    child.kill('SIGKILL');
+    return exited;
+  };
+  let done = false;
+  exited.then(() => { done = true; });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (done) throw new Error(`${name} exited during start:\n${service.output}`);
+    try {
+      if ((await fetch(healthUrl)).status === 200) return service;
+    } catch { /* not listening yet */ }
+    await sleep(100);
+  }
+  await service.kill9();
+  throw new Error(`${name} did not become healthy:\n${service.output}`);
+}
+
 /** Runs `ande node` on free loopback ports; resolves once /health answers 200. */
 export async function startNode({ datadir = tempDir(), genesis = LOCAL_GENESIS, blockTime = '1s', args = [], env = {} } = {}) {
   const [http, ws, metrics] = [await freePort(), await freePort(), await freePort()];
@@ -65,40 +99,10 @@ export async function startNode({ datadir = tempDir(), genesis = LOCAL_GENESIS, 
     rpcUrl: `http://127.0.0.1:${http}`,
     wsUrl: `ws://127.0.0.1:${ws}`,
     metricsUrl: `http://127.0.0.1:${metrics}/metrics`,
-    output: '',
   };
-  const child = spawn(
-    ANDE,
-    ['node', '--datadir', datadir, '--genesis', genesis, '--block-time', blockTime,
-      '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics), ...args],
-    { env: { ...process.env, RUST_LOG: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout.on('data', (d) => { node.output += d; });
-  child.stderr.on('data', (d) => { node.output += d; });
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  node.child = child;
-  node.exited = exited;
-  node.stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    return exited;
-  };
-  node.kill9 = async () => {
-    child.kill('SIGKILL');
-    return exited;
-  };
-  const deadline = Date.now() + 30_000;
-  let done = false;
-  exited.then(() => { done = true; });
-  while (Date.now() < deadline) {
-    if (done) throw new Error(`ande node exited during start:\n${node.output}`);
-    try {
-      const res = await fetch(`${node.rpcUrl}/health`);
-      if (res.status === 200) return node;
-    } catch { /* not listening yet */ }
-    await sleep(100);
-  }
-  await node.kill9();
-  throw new Error(`ande node did not become healthy:\n${node.output}`);
+  const nodeArgs = ['node', '--datadir', datadir, '--genesis', genesis, '--block-time', blockTime,
+    '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics), ...args];
+  return spawnService('ande node', nodeArgs, env, `${node.rpcUrl}/health`, node);
 }
 
 /** Runs `ande node` expecting it to fail at start; resolves with its exit code and output. */
@@ -132,30 +136,10 @@ export async function startFaucet(node, { key = DEV_KEYS[3], dataDir = tempDir('
   const port = await freePort();
   const keyFile = path.join(tempDir('ande-secret-'), 'faucet.key');
   fs.writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
-  const faucet = { url: `http://127.0.0.1:${port}`, dataDir, output: '', key };
-  const child = spawn(ANDE, ['faucet', '--web3-provider', node.rpcUrl, '--private-key-file', keyFile,
-    '--data-dir', dataDir, '--port', String(port), ...(redisUrl ? ['--redis-url', redisUrl] : []), ...args],
-  { env: { ...process.env, RUST_LOG: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.on('data', (d) => { faucet.output += d; });
-  child.stderr.on('data', (d) => { faucet.output += d; });
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  faucet.child = child;
-  faucet.stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    return exited;
-  };
-  let done = false;
-  exited.then(() => { done = true; });
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (done) throw new Error(`ande faucet exited during start:\n${faucet.output}`);
-    try {
-      if ((await fetch(`${faucet.url}/health`)).status === 200) return faucet;
-    } catch { /* not listening yet */ }
-    await sleep(100);
-  }
-  await faucet.stop();
-  throw new Error(`ande faucet did not become healthy:\n${faucet.output}`);
+  const faucet = { url: `http://127.0.0.1:${port}`, dataDir, key };
+  const faucetArgs = ['faucet', '--web3-provider', node.rpcUrl, '--private-key-file', keyFile,
+    '--data-dir', dataDir, '--port', String(port), ...(redisUrl ? ['--redis-url', redisUrl] : []), ...args];
+  return spawnService('ande faucet', faucetArgs, env, `${faucet.url}/health`, faucet);
 }
 
 /** Runs Debian's redis-server on a free loopback port with a data dir of its own. */
