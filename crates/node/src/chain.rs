@@ -54,7 +54,7 @@ impl Chain {
     pub fn open(spec: ChainSpec, args: NodeArgs) -> Result<Self, StoreError> {
         let store = Store::open(&args.datadir, args.db_cache_mb << 20, args.prune_keep_blocks)?;
         let (genesis_commit, genesis_hash) = genesis::genesis_block(&spec);
-        store.check_or_set_chain(spec.chain_id, genesis_hash)?;
+        store.check_genesis(genesis_hash)?;
         if store.reader()?.head()?.is_none() {
             store.commit_block(&genesis_commit)?;
             tracing::info!(hash = %genesis_hash, chain_id = spec.chain_id, "wrote genesis");
@@ -80,10 +80,6 @@ impl Chain {
 
     pub fn head(&self) -> Head {
         self.head.borrow().clone()
-    }
-
-    pub fn subscribe_head(&self) -> watch::Receiver<Head> {
-        self.head.subscribe()
     }
 
     /// Makes a committed block the head: RPC reads see `snapshot` from now on.

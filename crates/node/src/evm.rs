@@ -113,10 +113,6 @@ impl StoredState {
     pub fn new(reader: Arc<StoreReader>, at: StateAt) -> Self {
         Self { reader, at }
     }
-
-    pub fn reader(&self) -> &StoreReader {
-        &self.reader
-    }
 }
 
 /// Stored state under an overlay of writes. The overlay holds exactly what was written since the
@@ -139,10 +135,6 @@ impl StateDb {
             cleared: HashSet::default(),
             codes: HashMap::default(),
         }
-    }
-
-    pub fn source(&self) -> &StoredState {
-        &self.source
     }
 
     /// Credits a transaction's base fee to the chain's sink, if it has one, instead of burning it.

@@ -11,14 +11,10 @@ pub fn decode_tx(stored: &StoredTx) -> Result<TxEnvelope, StoreError> {
     TxEnvelope::decode_2718(&mut stored.encoded.as_ref()).map_err(|e| StoreError::Corrupt(format!("transaction: {e}")))
 }
 
-fn effective_gas_price(tx: &TxEnvelope, base_fee: Option<u64>) -> u128 {
-    tx.effective_gas_price(base_fee)
-}
-
 pub fn rpc_tx(tx: TxEnvelope, sender: Address, header: Option<(&Header, B256, u64)>) -> Transaction {
     let (block_hash, block_number, index, price, ts) = match header {
         Some((h, hash, index)) => {
-            (Some(hash), Some(h.number), Some(index), Some(effective_gas_price(&tx, h.base_fee_per_gas)), Some(h.timestamp))
+            (Some(hash), Some(h.number), Some(index), Some(tx.effective_gas_price(h.base_fee_per_gas)), Some(h.timestamp))
         }
         None => (None, None, None, None, None),
     };
@@ -101,7 +97,7 @@ pub fn rpc_receipts(reader: &StoreReader, header: &Header, hash: B256) -> Result
             block_hash: Some(hash),
             block_number: Some(header.number),
             gas_used,
-            effective_gas_price: effective_gas_price(&tx, header.base_fee_per_gas),
+            effective_gas_price: tx.effective_gas_price(header.base_fee_per_gas),
             blob_gas_used: None,
             blob_gas_price: None,
             from: stored.sender,

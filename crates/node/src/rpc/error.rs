@@ -37,7 +37,7 @@ pub fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
 
 /// A revert: code 3, "execution reverted: <reason>" when the data is an `Error(string)`.
 pub fn reverted(output: &Bytes) -> ErrorObjectOwned {
-    let message = match alloy_sol_types_revert_reason(output) {
+    let message = match revert_reason(output) {
         Some(reason) => format!("execution reverted: {reason}"),
         None => "execution reverted".to_string(),
     };
@@ -45,7 +45,7 @@ pub fn reverted(output: &Bytes) -> ErrorObjectOwned {
 }
 
 /// Decodes Solidity's `Error(string)` revert payload.
-fn alloy_sol_types_revert_reason(output: &[u8]) -> Option<String> {
+fn revert_reason(output: &[u8]) -> Option<String> {
     const SELECTOR: [u8; 4] = [0x08, 0xc3, 0x79, 0xa0];
     let body = output.strip_prefix(&SELECTOR)?;
     let offset = usize::try_from(alloy_primitives::U256::from_be_slice(body.get(..32)?)).ok()?;
@@ -86,6 +86,6 @@ mod tests {
         assert_eq!(err.code(), 3);
         assert_eq!(err.message(), "execution reverted: nope");
         assert_eq!(reverted(&Bytes::from_static(&[1, 2])).message(), "execution reverted");
-        assert_eq!(alloy_sol_types_revert_reason(&[0x08, 0xc3, 0x79, 0xa0, 0xff]), None);
+        assert_eq!(revert_reason(&[0x08, 0xc3, 0x79, 0xa0, 0xff]), None);
     }
 }

@@ -103,6 +103,9 @@ pub trait EthApi {
 pub struct EthRpc {
     pub chain: Arc<Chain>,
     pub filters: Arc<Filters>,
+    /// The suggested tip and the head it was computed at: wallets ask for it often, and it
+    /// changes only with a new block.
+    pub tip: parking_lot::Mutex<Option<(B256, u128)>>,
 }
 
 impl EthRpc {
@@ -170,7 +173,19 @@ impl EthRpc {
     }
 
     fn suggested_tip(&self) -> RpcResult<u128> {
-        // The median effective tip of the last blocks' transactions, at least 1 wei.
+        let head = self.chain.head().hash;
+        if let Some((at, tip)) = *self.tip.lock() {
+            if at == head {
+                return Ok(tip);
+            }
+        }
+        let tip = self.median_recent_tip()?;
+        *self.tip.lock() = Some((head, tip));
+        Ok(tip)
+    }
+
+    /// The median effective tip of the last blocks' transactions, at least 1 wei.
+    fn median_recent_tip(&self) -> RpcResult<u128> {
         let reader = self.reader()?;
         let head = reader.head()?.unwrap_or_default();
         let mut tips = Vec::new();

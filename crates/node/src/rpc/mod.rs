@@ -30,7 +30,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 /// All namespaces in one module.
 pub fn module(chain: Arc<Chain>) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
     let mut module = RpcModule::new(());
-    module.merge(EthRpc { chain: chain.clone(), filters: Default::default() }.into_rpc())?;
+    module.merge(EthRpc { chain: chain.clone(), filters: Default::default(), tip: Default::default() }.into_rpc())?;
     let misc = || other::Misc { chain: chain.clone() };
     module.merge(Web3ApiServer::into_rpc(misc()))?;
     module.merge(NetApiServer::into_rpc(misc()))?;

@@ -184,8 +184,8 @@ impl Store {
         Ok(())
     }
 
-    /// Reads the stored chain id, or records `chain_id` on a fresh store.
-    pub fn check_or_set_chain(&self, chain_id: u64, genesis_hash: B256) -> Result<(), StoreError> {
+    /// Refuses a data directory written from another genesis; records the genesis on a fresh one.
+    pub fn check_genesis(&self, genesis_hash: B256) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(redb::Error::from)?;
         {
             let mut meta = txn.open_table(META).map_err(redb::Error::from)?;
@@ -200,7 +200,6 @@ impl Store {
                 Some(_) => {}
                 None => {
                     meta.insert(GENESIS_KEY, genesis_hash.as_slice()).map_err(redb::Error::from)?;
-                    meta.insert(CHAIN_ID_KEY, chain_id.to_be_bytes().as_slice()).map_err(redb::Error::from)?;
                 }
             }
         }

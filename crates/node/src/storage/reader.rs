@@ -43,10 +43,6 @@ impl StoreReader {
         self.meta_u64(HEAD_KEY)
     }
 
-    pub fn chain_id(&self) -> Result<Option<u64>, StoreError> {
-        self.meta_u64(CHAIN_ID_KEY)
-    }
-
     /// The oldest block whose state can still be read.
     pub fn earliest_state(&self) -> Result<u64, StoreError> {
         Ok(self.meta_u64(EARLIEST_STATE_KEY)?.unwrap_or(0))

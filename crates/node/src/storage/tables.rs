@@ -6,7 +6,6 @@ use redb::TableDefinition;
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const HEAD_KEY: &str = "head";
 pub const GENESIS_KEY: &str = "genesis_hash";
-pub const CHAIN_ID_KEY: &str = "chain_id";
 pub const EARLIEST_STATE_KEY: &str = "earliest_state";
 
 /// number -> hash (32) | RLP(header)
