@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ANDE, LOCAL_GENESIS, freePort, rpc, sleep, startFaucet, startNode, tempDir } from './lib/node.js';
+import { ANDE, LOCAL_GENESIS, freePort, rpc, sleep, startFaucet, startFaucetUi, startNode, tempDir } from './lib/node.js';
 import { launch } from './lib/browser.js';
 
 const WALLET = '0x000000000000000000000000000000000000ba5e';
@@ -21,18 +21,13 @@ describe('faucet-ui in a browser', () => {
   before(async () => {
     node = await startNode({ blockTime: '500ms' });
     faucet = await startFaucet(node, { args: ['--trusted-proxies', '1', '--explorer-url', 'http://explorer.local:4000'] });
-    const port = await freePort();
-    uiUrl = `http://127.0.0.1:${port}`;
-    ui = spawn(ANDE, ['faucet-ui', '--faucet-api-url', faucet.url, '--port', String(port)], { stdio: 'ignore' });
-    for (let i = 0; i < 100; i++) {
-      try { if ((await fetch(`${uiUrl}/health`)).status === 200) break; } catch { /* starting */ }
-      await sleep(100);
-    }
+    ui = await startFaucetUi(faucet);
+    uiUrl = ui.url;
     browser = await launch();
   });
   after(async () => {
     await browser?.close();
-    ui?.kill('SIGTERM');
+    await ui?.stop();
     await faucet?.stop();
     await node?.stop();
   });

@@ -3,6 +3,7 @@
 //! `Retry-After`.
 
 use crate::App;
+use crate::captcha::Verdict;
 use crate::store::{Claim, ClaimStatus, Reservation, now_secs};
 use alloy_primitives::Address;
 use axum::Router;
@@ -89,6 +90,8 @@ async fn claim(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socke
     #[derive(serde::Deserialize)]
     struct Request {
         address: String,
+        /// The captcha widget's token, when the faucet requires one.
+        captcha_token: Option<String>,
     }
     let request: Request = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
@@ -98,10 +101,29 @@ async fn claim(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socke
         Ok(a) => a,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    let ip = client_ip(peer, &headers, app.args.trusted_proxies);
+    // Before the reservation: an unsolved captcha must not spend the address's cooldown.
+    if let Some(captcha) = &app.captcha {
+        let Some(token) = request.captcha_token.as_deref().filter(|t| !t.is_empty()) else {
+            return error(StatusCode::BAD_REQUEST, "this faucet requires a captcha: solve it and send its token as captcha_token");
+        };
+        match captcha.verify(token, &ip).await {
+            Ok(Verdict::Passed) => {}
+            Ok(Verdict::Refused(codes)) => {
+                app.stats.record_captcha_refused();
+                let body = json!({ "error": "the captcha was not solved; try again", "codes": codes });
+                return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "captcha verification failed");
+                return error(StatusCode::SERVICE_UNAVAILABLE, "captcha verification is unavailable; try again shortly");
+            }
+        }
+    }
     let mut claim = Claim {
         id: format!("{:032x}", crate::random_u128()),
         address,
-        ip: client_ip(peer, &headers, app.args.trusted_proxies),
+        ip,
         amount: app.args.amount,
         created_at: now_secs(),
         status: ClaimStatus::Queued,
@@ -201,6 +223,7 @@ async fn info(State(app): State<Arc<App>>) -> Response {
         "faucet_balance": snapshot.balance.map(|b| b.to_string()),
         "explorer_url": app.args.explorer_url,
         "rpc_url": app.args.public_rpc_url.clone().unwrap_or_else(|| app.args.web3_provider.clone()),
+        "captcha": app.captcha.as_ref().map(|c| json!({ "provider": c.provider, "site_key": c.site_key })),
     }))
     .into_response()
 }

@@ -54,6 +54,8 @@ pub struct FaucetArgs {
     /// Blocks a payout may stay unmined before it is re-sent with a higher fee.
     #[arg(long = "resend-after-blocks", env = "RESEND_AFTER_BLOCKS", default_value_t = 5)]
     pub resend_after_blocks: u64,
+    #[command(flatten)]
+    pub captcha: crate::captcha::CaptchaArgs,
 }
 
 impl std::fmt::Debug for FaucetArgs {

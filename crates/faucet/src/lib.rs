@@ -5,6 +5,7 @@
 //! waits for the node, checks its chain id against `CHAIN_ID`, and refuses to run on a mismatch.
 
 mod api;
+pub mod captcha;
 pub mod config;
 mod node_client;
 mod payout;
@@ -38,6 +39,8 @@ pub enum FaucetError {
     Node(#[from] node_client::NodeError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Captcha(#[from] captcha::CaptchaConfigError),
     #[error("FAUCET_AMOUNT must be greater than zero")]
     ZeroAmount,
 }
@@ -62,6 +65,8 @@ pub struct App {
     /// Claims allowed per hour (HOURLY_CAP / FAUCET_AMOUNT); 0 for no cap.
     pub hourly_claims: u64,
     pub stats: Stats,
+    /// Claims need a solved captcha when set.
+    pub captcha: Option<captcha::Captcha>,
     pub snapshot: RwLock<Snapshot>,
     /// Wakes the payout worker when a claim is queued.
     pub wake: Notify,
@@ -103,6 +108,7 @@ pub async fn run(args: FaucetArgs, mut shutdown: watch::Receiver<bool>) -> Resul
         return Err(FaucetError::ZeroAmount);
     }
     let signer = args.signer()?;
+    let captcha = captcha::Captcha::from_args(&args.captcha)?;
     let address = signer.address();
     let node = NodeClient::new(&args.web3_provider)?;
     let Some(chain_id) = wait_for_node(&node, &args.web3_provider, &mut shutdown).await else { return Ok(()) };
@@ -114,7 +120,8 @@ pub async fn run(args: FaucetArgs, mut shutdown: watch::Receiver<bool>) -> Resul
     };
     let hourly_claims = args.hourly_cap.map_or(0, |cap| u64::try_from(cap / args.amount).unwrap_or(u64::MAX).max(1));
     tracing::info!(%address, chain_id, amount = %args.amount, cooldown_secs = args.cooldown_secs,
-        store = if args.redis_url.is_some() { "redis" } else { "embedded" }, "faucet starting");
+        store = if args.redis_url.is_some() { "redis" } else { "embedded" },
+        captcha = ?captcha.as_ref().map(|c| c.provider), "faucet starting");
     let app = Arc::new(App {
         store,
         node,
@@ -124,6 +131,7 @@ pub async fn run(args: FaucetArgs, mut shutdown: watch::Receiver<bool>) -> Resul
         currency,
         hourly_claims,
         stats: Stats::default(),
+        captcha,
         snapshot: RwLock::new(Snapshot::default()),
         wake: Notify::new(),
         signed: tokio::sync::broadcast::channel(1024).0,

@@ -10,6 +10,7 @@ pub struct Stats {
     sent: AtomicU64,
     confirmed: AtomicU64,
     failures: AtomicU64,
+    captcha_refused: AtomicU64,
 }
 
 impl Stats {
@@ -26,6 +27,10 @@ impl Stats {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn record_captcha_refused(&self) {
+        self.captcha_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn render(&self, queue_depth: u64, balance: Option<U256>) -> String {
         let mut out = String::new();
         let counters = [
@@ -33,6 +38,7 @@ impl Stats {
             ("ande_faucet_payouts_sent_total", "Payout transactions sent.", &self.sent),
             ("ande_faucet_payouts_confirmed_total", "Payouts confirmed in a block.", &self.confirmed),
             ("ande_faucet_failures_total", "Failed payouts and payout rounds.", &self.failures),
+            ("ande_faucet_captcha_refused_total", "Claims refused for an unsolved captcha.", &self.captcha_refused),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));

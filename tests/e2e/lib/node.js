@@ -142,6 +142,13 @@ export async function startFaucet(node, { key = DEV_KEYS[3], dataDir = tempDir('
   return spawnService('ande faucet', faucetArgs, env, `${faucet.url}/health`, faucet);
 }
 
+/** Runs `ande faucet-ui` in front of `faucet`; resolves once its /health answers 200. */
+export async function startFaucetUi(faucet) {
+  const port = await freePort();
+  const ui = { url: `http://127.0.0.1:${port}` };
+  return spawnService('ande faucet-ui', ['faucet-ui', '--faucet-api-url', faucet.url, '--port', String(port)], {}, `${ui.url}/health`, ui);
+}
+
 /** Runs Debian's redis-server on a free loopback port with a data dir of its own. */
 export async function startRedis() {
   const port = await freePort();
