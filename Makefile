@@ -4,7 +4,11 @@ CARGO ?= cargo
 ANDE := target/release/ande
 E2E := tests/e2e
 
-.PHONY: all build up test test-rust test-e2e e2e-deps bench clean help
+ANDE_IMAGE ?= andechain/ande:local
+PROD := scripts/prod.sh
+
+.PHONY: all build up test test-rust test-e2e test-docker e2e-deps bench bench-docker clean help docker-image \
+	prod-start prod-stop prod-restart prod-status prod-logs prod-health prod-backup prod-restore
 
 all: build
 
@@ -12,6 +16,8 @@ help:
 	@echo "make up        build and run the local stack (sequencer on genesis/local.json, chain 1234)"
 	@echo "make test      run every test (Rust unit and integration tests, end-to-end with real clients)"
 	@echo "make bench     run the benchmarks against anvil (see docs/benchmarks.md)"
+	@echo "make prod-start [ENV=local|testnet|mainnet]   the Docker production stack (docs/docker.md);"
+	@echo "     prod-stop, prod-restart, prod-status, prod-logs, prod-health, prod-backup, prod-restore ARCHIVE=..."
 
 build:
 	$(CARGO) build --release --locked
@@ -24,13 +30,50 @@ up: build
 e2e-deps:
 	scripts/install-test-deps.sh
 
-test: test-rust test-e2e
+test: test-rust test-e2e test-docker
 
 test-rust:
 	$(CARGO) test --release --locked --workspace
 
 test-e2e: build e2e-deps
 	cd $(E2E) && ANDE_BIN=$(CURDIR)/$(ANDE) npm test
+
+# The production stack on a real Docker engine (provisioned when none answers): image, compose
+# file, health, restart, backup and restore.
+test-docker: e2e-deps
+	scripts/provision-docker.sh
+	$(MAKE) docker-image
+	cd $(E2E) && ANDE_IMAGE=$(ANDE_IMAGE) node --test docker/*.test.js
+
+# The ande image from the binary built here (the Dockerfile's `host` target); `docker build .`
+# builds it from source on the Rust image instead.
+docker-image: build
+	mkdir -p target/docker
+	strip --strip-debug -o target/docker/ande $(ANDE)
+	docker build --quiet --target host -t $(ANDE_IMAGE) . >/dev/null
+	@docker image inspect $(ANDE_IMAGE) --format 'image $(ANDE_IMAGE): {{.Size}} bytes'
+
+# The production stack (docker-compose.prod.yml); ENV=local|testnet|mainnet picks .env.$(ENV).
+prod-start: docker-image
+	$(PROD) start
+prod-stop:
+	$(PROD) stop
+prod-restart:
+	$(PROD) restart
+prod-status:
+	$(PROD) status
+prod-logs:
+	$(PROD) logs $(SERVICE)
+prod-health:
+	$(PROD) health
+prod-backup:
+	$(PROD) backup
+prod-restore:
+	$(PROD) restore $(ARCHIVE)
+
+# Cold start of the Docker stack (images built), median of RUNS; figures in docs/docker.md.
+bench-docker: docker-image
+	scripts/bench-cold-start.sh
 
 # Side by side with anvil, same genesis and workload; figures in docs/benchmarks.md.
 bench: build e2e-deps

@@ -1,6 +1,8 @@
 //! `ande`: the AndeChain stack in one binary. Each subcommand runs one service; `ande up` runs
 //! the local development stack in one process.
 
+mod probe;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use eyre::WrapErr;
 use tokio::sync::watch;
@@ -37,6 +39,8 @@ enum Command {
     /// Run the local development stack in one process: the sequencer (8545/8546), the faucet
     /// API (8081) paying from the genesis' last development key, and the faucet page (3001).
     Up(ande_node::NodeArgs),
+    /// Check a local service's health (the container health check): exit 0 when healthy.
+    Probe(probe::ProbeArgs),
 }
 
 /// A service's options as their defaults and the environment set them.
@@ -118,9 +122,29 @@ fn shutdown_signal() -> watch::Receiver<bool> {
     rx
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    unset_empty_env();
     let cli = Cli::parse();
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Compose passes `VAR: ${VAR:-}` as an empty string; an empty setting means "not set", as it
+/// would in a shell, instead of an invalid value.
+fn unset_empty_env() {
+    let empty: Vec<_> = std::env::vars_os().filter(|(_, value)| value.is_empty()).map(|(key, _)| key).collect();
+    for key in empty {
+        // SAFETY: called first thing in main, before any other thread exists.
+        unsafe { std::env::remove_var(key) };
+    }
+}
+
+async fn run(cli: Cli) -> std::process::ExitCode {
     init_logging(cli.log_format);
     let shutdown = shutdown_signal();
     let result: eyre::Result<()> = match cli.command {
@@ -128,6 +152,7 @@ async fn main() -> std::process::ExitCode {
         Command::Up(args) => up(args, shutdown).await,
         Command::Faucet(args) => ande_faucet::run(args, shutdown).await.wrap_err("ande faucet failed"),
         Command::FaucetUi(args) => ande_faucet::ui::run(args, shutdown).await.wrap_err("ande faucet-ui failed"),
+        Command::Probe(args) => probe::probe(&args).map_err(|reason| eyre::eyre!("unhealthy: {}: {reason}", args.url)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

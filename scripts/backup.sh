@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `make prod-backup`: one timestamped archive of the stack's state, in $BACKUP_DIR (./backups):
+#   node-data.tar   the sequencer's volume, copied during a short stop (redb files are only
+#                   consistent when closed; the faucet queues claims meanwhile)
+#   redis/dump.rdb  a point-in-time SAVE (claims, cooldowns, the payout queue)
+#   postgres.dump   pg_dump in custom format
+#   manifest.json   environment, chain id, time, and the head seen before the stop
+# Restore with `make prod-restore ARCHIVE=...` (docs/docker.md, "Backup and restore").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lib/stack.sh
+. scripts/lib/stack.sh
+
+out_dir=${BACKUP_DIR:-./backups}
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+name=andechain-$STACK_ENV-$stamp
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/$name/redis" "$out_dir"
+dest=$work/$name
+rpc_url=http://$(host):${RPC_HOST_PORT:-8545}
+
+rpc() {
+  curl -sS --max-time 5 -H 'content-type: application/json' \
+    -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "$rpc_url"
+}
+
+say "Redis: SAVE"
+compose exec -T redis redis-cli SAVE >/dev/null
+compose cp redis:/data/dump.rdb "$dest/redis/dump.rdb" >/dev/null
+
+say "Postgres: pg_dump"
+compose exec -T postgres sh -c 'pg_dump -U "$POSTGRES_USER" -d "$POSTGRES_DB" -Fc' >"$dest/postgres.dump"
+
+head=$(rpc eth_getBlockByNumber '["latest",false]' | sed -n 's/.*"hash":"\(0x[0-9a-f]*\)".*"number":"\(0x[0-9a-f]*\)".*/\2 \1/p' || true)
+say "sequencer: short stop for a consistent copy (head before: ${head:-unknown})"
+compose stop ev-reth-sequencer >/dev/null
+restart() { compose up -d --no-deps --wait ev-reth-sequencer >/dev/null; }
+trap 'restart; rm -rf "$work"' EXIT
+docker run --rm --user 0 --entrypoint tar -v "${PROJECT}_node-data:/data:ro" -v "$dest:/backup" "$ANDE_IMAGE" \
+  -C /data -cf /backup/node-data.tar .
+say "sequencer: starting again"
+restart
+trap 'rm -rf "$work"' EXIT
+
+cat >"$dest/manifest.json" <<JSON
+{
+  "stack_env": "$STACK_ENV",
+  "chain_id": ${CHAIN_ID},
+  "created_at": "$stamp",
+  "head_number_before_stop": "${head%% *}",
+  "head_hash_before_stop": "${head##* }",
+  "contents": ["node-data.tar", "redis/dump.rdb", "postgres.dump"]
+}
+JSON
+tar -C "$work" -czf "$out_dir/$name.tar.gz" "$name"
+echo "$out_dir/$name.tar.gz"

@@ -1,0 +1,31 @@
+# Sourced by the production scripts (prod.sh, backup.sh, restore.sh): checks Docker, loads the
+# environment file (.env.$ENV, default local) and defines `compose` for that environment.
+
+ENV=${ENV:-local}
+ENV_FILE=${ENV_FILE:-.env.$ENV}
+case $ENV_FILE in /*) ;; *) ENV_FILE=./$ENV_FILE ;; esac
+say() { echo "prod: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+[ -f "$ENV_FILE" ] || die "no $ENV_FILE: ENV must be one of $(ls .env.* | sed 's/^\.env\.//' | grep -v example | tr '\n' ' ')"
+command -v docker >/dev/null || die "Docker is not installed: install Docker Engine with the compose v2 plugin (see docs/docker.md)"
+docker compose version >/dev/null 2>&1 || die "docker compose (v2) is missing: install the compose plugin (see docs/docker.md)"
+docker info >/dev/null 2>&1 || die "the Docker engine does not answer: start dockerd (or check your permissions on its socket)"
+
+# The environment's settings, as compose reads them.
+set -a
+# shellcheck disable=SC1090
+. "$ENV_FILE"
+set +a
+STACK_ENV=${STACK_ENV:-$ENV}
+SECRETS=${SECRETS_DIR:-./secrets}/$STACK_ENV
+PROJECT=andechain-$STACK_ENV
+ANDE_IMAGE=${ANDE_IMAGE:-andechain/ande:local}
+
+compose_files=(-f docker-compose.prod.yml)
+[ -n "${DEBUG_PORTS:-}" ] && compose_files+=(-f docker-compose.debug-ports.yml)
+compose() { docker compose --env-file "$ENV_FILE" "${compose_files[@]}" "$@"; }
+
+# The host address of a published port.
+host() { case "${BIND_ADDR:-0.0.0.0}" in 0.0.0.0|"") echo 127.0.0.1 ;; *) echo "$BIND_ADDR" ;; esac; }
+

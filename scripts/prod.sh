@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The production stack's commands, behind `make prod-*`:
+#   scripts/prod.sh start|stop|restart|status|logs|health|backup|restore ARCHIVE|secrets
+# ENV picks the environment file (.env.$ENV, default local); DEBUG_PORTS=1 also maps Postgres and
+# Redis on the host's loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# shellcheck source=lib/stack.sh
+. scripts/lib/stack.sh
+
+# Secrets live in secrets/<env>/ (ignored by git), a 0700 folder; the files are readable by the
+# containers' users, which mount them one by one.
+secrets() {
+  mkdir -p "$SECRETS"
+  chmod 700 "$SECRETS"
+  if [ ! -s "$SECRETS/postgres_password" ]; then
+    say "generating the Postgres password in $SECRETS/postgres_password"
+    (umask 022; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRETS/postgres_password")
+  fi
+  if [ ! -s "$SECRETS/faucet_private_key" ]; then
+    if [ "$GENESIS_FILE" = "local.json" ]; then
+      # Development only: genesis/local.json lists its keys; the faucet pays from the last one.
+      say "using genesis/local.json's last development key for the local faucet"
+      (umask 022; grep -o '"secretKey": *"0x[0-9a-fA-F]*"' genesis/local.json | tail -1 | grep -o '0x[0-9a-fA-F]*' >"$SECRETS/faucet_private_key")
+    else
+      die "no faucet key: put the funded faucet account's private key (hex) in $SECRETS/faucet_private_key"
+    fi
+  fi
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  secrets) secrets ;;
+  start)
+    [ -n "${CHAIN_ID:-}" ] || die "CHAIN_ID is not set in $ENV_FILE: the stack will not start until the chain id is decided"
+    secrets
+    docker image inspect "$ANDE_IMAGE" >/dev/null 2>&1 || die "no image $ANDE_IMAGE: run make docker-image"
+    compose up -d --wait --wait-timeout "${WAIT_TIMEOUT:-180}"
+    compose ps
+    ;;
+  stop) compose down --remove-orphans ;;
+  restart) compose restart "$@" ;;
+  status) compose ps --all ;;
+  logs) compose logs --follow --tail "${TAIL:-200}" "$@" ;;
+  health)
+    RPC_URL=http://$(host):${RPC_HOST_PORT:-8545} \
+    FAUCET_API_URL=http://$(host):${FAUCET_API_HOST_PORT:-8081} \
+    FAUCET_UI_URL=http://$(host):${FAUCET_UI_HOST_PORT:-3001} \
+    COMPOSE_PROJECT=$PROJECT \
+      scripts/check-services-health.sh
+    ;;
+  backup) scripts/backup.sh "$@" ;;
+  restore) scripts/restore.sh "$@" ;;
+  *) die "usage: scripts/prod.sh start|stop|restart|status|logs|health|backup|restore ARCHIVE|secrets" ;;
+esac

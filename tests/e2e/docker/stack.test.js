@@ -1,0 +1,174 @@
+// The production stack on a real Docker engine, driven only through `make prod-*` and the
+// ports it publishes on 127.0.0.1: it starts healthy, serves the chain id and ~2 s blocks, pays a
+// faucet claim through faucet-ui's proxy, survives a crash of the sequencer, round-trips a
+// backup through a wipe, and `prod-stop` leaves nothing running.
+// Postgres and Redis run as stand-ins built from Debian's packages (POSTGRES_IMAGE, REDIS_IMAGE):
+// no registry is reachable here.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT, cast, freePort, rpc as rpcOnce, sleep, tempDir, waitFor } from '../lib/node.js';
+
+const STAND_INS = { REDIS_IMAGE: 'andechain/test-redis:local', POSTGRES_IMAGE: 'andechain/test-postgres:local' };
+const PROJECT = 'andechain-ci';
+const dir = tempDir('ande-docker-');
+const envFile = path.join(dir, '.env.ci');
+const ports = {};
+let rpcUrl;
+let uiUrl;
+
+function sh(cmd, args, env = {}) {
+  return execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ENV_FILE: envFile, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+const make = (target, env) => sh('make', ['-s', target], env);
+const docker = (...args) => sh('docker', args).trim();
+const containers = () => docker('ps', '--all', '--quiet', '--filter', `label=com.docker.compose.project=${PROJECT}`);
+const containerOf = (service) => docker('ps', '--quiet', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', `label=com.docker.compose.service=${service}`);
+
+// Containers restart under the test; a kept-alive connection to the old one fails once (the
+// client's pool cannot know), so a network error is retried on a new connection.
+async function rpc(url, method, params) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await rpcOnce(url, method, params);
+    } catch (e) {
+      if (e.rpc || attempt === 3) throw e;
+      await sleep(200);
+    }
+  }
+}
+
+async function block(tag) {
+  return rpc(rpcUrl, 'eth_getBlockByNumber', [tag, false]);
+}
+
+before(async () => {
+  for (const [variable, image] of Object.entries(STAND_INS)) {
+    const name = variable === 'REDIS_IMAGE' ? 'redis' : 'postgres';
+    sh('docker', ['build', '--quiet', '-t', image, path.join(ROOT, 'docker/stand-ins', name)]);
+  }
+  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI']) ports[key] = await freePort();
+  rpcUrl = `http://127.0.0.1:${ports.RPC}`;
+  uiUrl = `http://127.0.0.1:${ports.FAUCET_UI}`;
+  fs.writeFileSync(envFile, [
+    'STACK_ENV=ci', 'CHAIN_ID=1234', 'GENESIS_FILE=local.json', 'NETWORK_NAME=evstack_shared_ci',
+    'BIND_ADDR=127.0.0.1', `RPC_HOST_PORT=${ports.RPC}`, `WS_HOST_PORT=${ports.WS}`, `METRICS_HOST_PORT=${ports.METRICS}`,
+    `FAUCET_API_HOST_PORT=${ports.FAUCET_API}`, `FAUCET_UI_HOST_PORT=${ports.FAUCET_UI}`,
+    `SECRETS_DIR=${path.join(dir, 'secrets')}`, 'FAUCET_AMOUNT=1000000000000000000', 'COOLDOWN_PERIOD=86400',
+    `REDIS_IMAGE=${STAND_INS.REDIS_IMAGE}`, `POSTGRES_IMAGE=${STAND_INS.POSTGRES_IMAGE}`,
+    'SEQUENCER_CPUS=1', 'SEQUENCER_MEMORY=1g', 'POSTGRES_CPUS=1', 'POSTGRES_MEMORY=1g', '',
+  ].join('\n'));
+});
+
+after(() => {
+  try { sh('docker', ['compose', '--env-file', envFile, '-f', 'docker-compose.prod.yml', 'down', '--volumes', '--remove-orphans']); } catch { /* already down */ }
+});
+
+test('prod-start brings every service to healthy', () => {
+  const started = Date.now();
+  make('prod-start');
+  const seconds = (Date.now() - started) / 1000;
+  console.log(`# prod-start to all healthy: ${seconds.toFixed(1)} s (image built)`);
+  const states = docker('ps', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.Label "com.docker.compose.service"}} {{.Status}}');
+  for (const service of ['ev-reth-sequencer', 'faucet-api', 'faucet-ui', 'postgres', 'redis']) {
+    assert.match(states, new RegExp(`^${service} Up .*\\(healthy\\)$`, 'm'), `${service} is healthy:\n${states}`);
+  }
+  const networks = docker('network', 'ls', '--format', '{{.Name}}');
+  assert.match(networks, /^evstack_shared_ci$/m);
+  // Postgres and Redis are not published.
+  for (const service of ['postgres', 'redis']) {
+    assert.equal(docker('port', containerOf(service)), '', `${service} publishes no port`);
+  }
+});
+
+test('the chain id and ~2 s blocks over 127.0.0.1', async () => {
+  assert.equal(cast('chain-id', '--rpc-url', rpcUrl), '1234');
+  const start = BigInt(await rpc(rpcUrl, 'eth_blockNumber'));
+  await waitFor(async () => BigInt(await rpc(rpcUrl, 'eth_blockNumber')) >= start + 4n, { timeout: 20_000, what: 'four blocks' });
+  const stamps = [];
+  for (let n = start; n <= start + 4n; n++) stamps.push(BigInt((await block(`0x${n.toString(16)}`)).timestamp));
+  for (let i = 1; i < stamps.length; i++) assert.equal(stamps[i] - stamps[i - 1], 2n, `block ${start + BigInt(i)} is 2 s after its parent`);
+});
+
+test('a faucet claim through the faucet-ui proxy confirms', async () => {
+  const address = '0x00000000000000000000000000000000000d0c01';
+  const res = await fetch(`${uiUrl}/api/claim`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ address }) });
+  assert.equal(res.status, 202);
+  const { tx_hash: hash } = await res.json();
+  const done = await waitFor(async () => {
+    const body = await (await fetch(`${uiUrl}/api/claim/${hash}`)).json();
+    return body.status === 'confirmed' ? body : null;
+  }, { timeout: 30_000, what: 'the claim to confirm' });
+  assert.equal(JSON.parse(cast('receipt', '--json', '--rpc-url', rpcUrl, hash)).status, '0x1');
+  assert.ok(done.block > 0);
+  assert.equal(BigInt(await rpc(rpcUrl, 'eth_getBalance', [address, 'latest'])), 10n ** 18n);
+  const again = await fetch(`${uiUrl}/api/claim`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ address }) });
+  assert.equal(again.status, 429);
+});
+
+test('prod-health passes, and fails naming the service when one is down', () => {
+  const report = make('prod-health');
+  assert.match(report, /all services healthy/);
+  assert.match(report, /✓ ev-reth-sequencer: head \d+ -> \d+/);
+  docker('stop', containerOf('faucet-ui'));
+  try {
+    assert.throws(() => make('prod-health'), (e) => /✗ faucet-ui/.test(e.stdout) && /unhealthy: .*faucet-ui/.test(e.stdout));
+  } finally {
+    docker('start', docker('ps', '--all', '--quiet', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', 'label=com.docker.compose.service=faucet-ui'));
+  }
+});
+
+test('a crashed sequencer is restarted by Docker and the chain goes on from where it was', async () => {
+  const id = containerOf('ev-reth-sequencer');
+  const before = await block('latest');
+  // A crash, as an OOM kill or a fault looks to Docker: SIGKILL to the container's process.
+  // (`docker kill` would count as a manual stop, which no restart policy undoes.)
+  process.kill(Number(docker('inspect', '--format', '{{.State.Pid}}', id)), 'SIGKILL');
+  await waitFor(() => docker('inspect', '--format', '{{.RestartCount}} {{.State.Health.Status}}', id).startsWith('1 healthy'),
+    { timeout: 60_000, interval: 500, what: 'the sequencer restarted and healthy' });
+  const same = await block(before.number);
+  assert.equal(same.hash, before.hash, 'the blocks before the crash are kept');
+  const head = BigInt(await rpc(rpcUrl, 'eth_blockNumber'));
+  await waitFor(async () => BigInt(await rpc(rpcUrl, 'eth_blockNumber')) > head, { what: 'a new block after the restart' });
+});
+
+test('backup, wipe, restore: the same chain and the faucet cooldowns come back', async () => {
+  // The address paid by the claim test above is cooling down; Redis keeps that.
+  const claimAgain = () => fetch(`${uiUrl}/api/claim`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ address: '0x00000000000000000000000000000000000d0c01' }) });
+  const cooling = await claimAgain();
+  assert.equal(cooling.status, 429);
+  assert.match((await cooling.json()).error, /this address claimed recently/);
+  const backups = path.join(dir, 'backups');
+  const archive = make('prod-backup', { BACKUP_DIR: backups }).trim().split('\n').at(-1);
+  assert.ok(fs.existsSync(archive), `archive ${archive}`);
+  const manifest = JSON.parse(sh('tar', ['-xzOf', archive, '--wildcards', '*/manifest.json']));
+  assert.equal(manifest.chain_id, 1234);
+  const kept = await block(manifest.head_number_before_stop);
+  assert.equal(kept.hash, manifest.head_hash_before_stop);
+
+  make('prod-restore', { ARCHIVE: archive, WIPE: '1' });
+  const restored = await block(manifest.head_number_before_stop);
+  assert.equal(restored.hash, manifest.head_hash_before_stop, 'the restored chain has the same block at the backup head');
+  const head = BigInt(await rpc(rpcUrl, 'eth_blockNumber'));
+  await waitFor(async () => BigInt(await rpc(rpcUrl, 'eth_blockNumber')) > head, { what: 'blocks after the restore' });
+  const res = await claimAgain();
+  assert.equal(res.status, 429, 'the cooldown came back with Redis');
+  assert.match((await res.json()).error, /this address claimed recently/);
+});
+
+test('prod-stop leaves nothing running', async () => {
+  make('prod-stop');
+  assert.equal(containers(), '');
+  await sleep(100);
+  await assert.rejects(fetch(rpcUrl), 'the RPC port is closed');
+});
+
+test('a stack without a chain id refuses to start, naming what is missing', () => {
+  const mainnet = path.join(dir, '.env.nochain');
+  fs.writeFileSync(mainnet, fs.readFileSync(envFile, 'utf8').replace('CHAIN_ID=1234', 'CHAIN_ID='));
+  assert.throws(() => make('prod-start', { ENV_FILE: mainnet }), (e) => /CHAIN_ID is not set/.test(e.stderr));
+  assert.equal(containers(), '');
+});
