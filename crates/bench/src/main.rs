@@ -255,21 +255,30 @@ async fn rpc(cli: &Cli, connections: usize, seconds: u64) -> Result<()> {
 }
 
 /// Watches `latest` every 2 ms for `seconds`; returns (block number, first seen, timestamp).
-async fn watch_blocks(target: &Target, seconds: u64) -> Result<Vec<(u64, Instant, u64)>> {
-    let mut conn = Conn::open(target.addr).await?;
-    let mut seen = Vec::new();
-    let mut last = None;
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while Instant::now() < deadline {
-        let block = conn.call("eth_getBlockByNumber", json!(["latest", false])).await?;
-        let number = quantity(&block["number"])?;
-        if last != Some(number) {
-            seen.push((number, Instant::now(), quantity(&block["timestamp"])?));
-            last = Some(number);
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    Ok(seen)
+/// Polls `latest` every 2 ms for `seconds`; each block's number, when it was first seen, and its
+/// timestamp. The poller runs on a thread and runtime of its own, so the load generator's tasks
+/// in this process never delay an observation.
+async fn watch_blocks(addr: std::net::SocketAddr, seconds: u64) -> Result<Vec<(u64, Instant, u64)>> {
+    let poller = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async {
+            let mut conn = Conn::open(addr).await?;
+            let mut seen = Vec::new();
+            let mut last = None;
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            while Instant::now() < deadline {
+                let block = conn.call("eth_getBlockByNumber", json!(["latest", false])).await?;
+                let number = quantity(&block["number"])?;
+                if last != Some(number) {
+                    seen.push((number, Instant::now(), quantity(&block["timestamp"])?));
+                    last = Some(number);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            Ok(seen)
+        })
+    });
+    tokio::task::spawn_blocking(move || poller.join().map_err(|_| eyre!("the block poller panicked"))?).await?
 }
 
 async fn cadence(cli: &Cli, seconds: u64, load_tps: u64, targets: &[String]) -> Result<()> {
@@ -296,7 +305,7 @@ async fn cadence(cli: &Cli, seconds: u64, load_tps: u64, targets: &[String]) -> 
                 })
             });
             // Block 0 is the genesis, seen at start rather than produced on the schedule.
-            let seen: Vec<_> = watch_blocks(&target, seconds).await?.into_iter().filter(|(n, _, _)| *n > 0).collect();
+            let seen: Vec<_> = watch_blocks(target.addr, seconds).await?.into_iter().filter(|(n, _, _)| *n > 0).collect();
             if let Some(load) = load {
                 load.abort();
             }
