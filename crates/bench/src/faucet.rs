@@ -42,13 +42,11 @@ pub async fn run(ande: &Path, workdir: &Path, claims: usize, clients: usize) -> 
 async fn measure(node: SocketAddr, api: SocketAddr, claims: usize, clients: usize) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(mut conn) = Conn::open(api).await {
-            if let Ok((status, _)) = conn.send(Method::GET, "/health", Bytes::new(), &[]).await {
-                if status.is_success() {
+        if let Ok(mut conn) = Conn::open(api).await
+            && let Ok((status, _)) = conn.send(Method::GET, "/health", Bytes::new(), &[]).await
+                && status.is_success() {
                     break;
                 }
-            }
-        }
         if Instant::now() > deadline {
             return Err(eyre!("the faucet did not become healthy"));
         }

@@ -54,11 +54,10 @@ impl Target {
             if let Some(status) = child.try_wait()? {
                 return Err(eyre!("{name} exited at start: {status}"));
             }
-            if let Ok(mut conn) = Conn::open(addr).await {
-                if conn.call("eth_blockNumber", serde_json::json!([])).await.is_ok() {
+            if let Ok(mut conn) = Conn::open(addr).await
+                && conn.call("eth_blockNumber", serde_json::json!([])).await.is_ok() {
                     return Ok(Self { addr, child });
                 }
-            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let _ = child.kill();

@@ -143,11 +143,10 @@ async fn claim(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socke
     loop {
         let woke = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + Duration::from_millis(100)), signed.recv()).await;
         let mine = matches!(&woke, Ok(Ok(id)) if *id == claim.id);
-        if mine || woke.is_err() || matches!(woke, Ok(Err(_))) {
-            if let Ok(Some(latest)) = app.store.get(&claim.id).await {
+        if (mine || woke.is_err() || matches!(woke, Ok(Err(_))))
+            && let Ok(Some(latest)) = app.store.get(&claim.id).await {
                 claim = latest;
             }
-        }
         if claim.tx_hash().is_some() || tokio::time::Instant::now() >= deadline {
             break;
         }

@@ -116,11 +116,10 @@ impl Chain {
             None if !self.args.allow_unprotected_txs => return Err(PoolError::Unprotected),
             _ => {}
         }
-        if let Some(auths) = tx.authorization_list() {
-            if auths.is_empty() {
+        if let Some(auths) = tx.authorization_list()
+            && auths.is_empty() {
                 return Err(PoolError::EmptyAuthList);
             }
-        }
         let hash = *tx.tx_hash();
         if self.pool.lock().contains(&hash) {
             return Err(PoolError::AlreadyKnown);
@@ -130,11 +129,10 @@ impl Chain {
         if tx.gas_limit() > head.header.gas_limit {
             return Err(PoolError::GasLimitExceeded);
         }
-        if let Some(tip) = tx.max_priority_fee_per_gas() {
-            if tip > tx.max_fee_per_gas() {
+        if let Some(tip) = tx.max_priority_fee_per_gas()
+            && tip > tx.max_fee_per_gas() {
                 return Err(PoolError::TipAboveFeeCap);
             }
-        }
         if tx.kind().is_create() && tx.input().len() > self.spec.contract_size_limit * 2 {
             return Err(PoolError::InitcodeTooLarge);
         }

@@ -181,12 +181,13 @@ impl StateDb {
     }
 
     fn info_from(account: StoredAccount) -> AccountInfo {
-        let mut info = AccountInfo::default();
-        info.balance = account.balance;
-        info.nonce = account.nonce;
-        info.code_hash = account.code_hash;
-        info.code = if account.code_hash == KECCAK256_EMPTY { Some(Bytecode::default()) } else { None };
-        info
+        AccountInfo {
+            balance: account.balance,
+            nonce: account.nonce,
+            code_hash: account.code_hash,
+            code: if account.code_hash == KECCAK256_EMPTY { Some(Bytecode::default()) } else { None },
+            ..Default::default()
+        }
     }
 }
 

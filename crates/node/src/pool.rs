@@ -224,12 +224,11 @@ impl Pool {
         for (sender, txs) in &self.senders {
             let mut pending: Vec<_> = txs.pending().cloned().collect();
             pending.reverse();
-            if let Some(first) = pending.pop() {
-                if let Some(tip) = first.effective_tip(base_fee) {
+            if let Some(first) = pending.pop()
+                && let Some(tip) = first.effective_tip(base_fee) {
                     heap.push(Ranked { tip, tx: first });
                     queues.insert(*sender, pending);
                 }
-            }
         }
         BestTransactions { heap, queues, base_fee }
     }
@@ -297,8 +296,8 @@ impl Iterator for BestTransactions {
 
     fn next(&mut self) -> Option<Arc<PoolTx>> {
         let Ranked { tx, .. } = self.heap.pop()?;
-        if let Some(queue) = self.queues.get_mut(&tx.sender()) {
-            if let Some(next) = queue.pop() {
+        if let Some(queue) = self.queues.get_mut(&tx.sender())
+            && let Some(next) = queue.pop() {
                 match next.effective_tip(self.base_fee) {
                     Some(tip) => self.heap.push(Ranked { tip, tx: next }),
                     None => {
@@ -306,7 +305,6 @@ impl Iterator for BestTransactions {
                     }
                 }
             }
-        }
         Some(tx)
     }
 }
@@ -381,7 +379,7 @@ mod tests {
         assert_eq!(add(&mut pool, 3, 0, 100, 1), Err(PoolError::PoolFull));
         add(&mut pool, 3, 0, 100, 9).unwrap();
         assert_eq!(pool.len(), 2);
-        assert!(pool.senders.get(&Address::repeat_byte(1)).is_none());
+        assert!(!pool.senders.contains_key(&Address::repeat_byte(1)));
     }
 
     #[test]

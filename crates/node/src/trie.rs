@@ -153,7 +153,7 @@ impl StateTrie {
 
     fn account_root(&self, target: Option<Nibbles>) -> (B256, Vec<Bytes>) {
         let mut builder = match &target {
-            Some(t) => HashBuilder::default().with_proof_retainer(ProofRetainer::new(vec![t.clone()])),
+            Some(t) => HashBuilder::default().with_proof_retainer(ProofRetainer::new(vec![*t])),
             None => HashBuilder::default(),
         };
         let mut buf = Vec::with_capacity(128);
@@ -198,13 +198,12 @@ fn trie_account(leaf: &Leaf) -> TrieAccount {
         balance: leaf.account.balance,
         storage_root: leaf.storage_root,
         code_hash: leaf.account.code_hash,
-        ..Default::default()
     }
 }
 
 fn storage_root(slots: &BTreeMap<B256, U256>, target: Option<Nibbles>) -> (B256, Vec<Bytes>) {
     let mut builder = match &target {
-        Some(t) => HashBuilder::default().with_proof_retainer(ProofRetainer::new(vec![t.clone()])),
+        Some(t) => HashBuilder::default().with_proof_retainer(ProofRetainer::new(vec![*t])),
         None => HashBuilder::default(),
     };
     let mut buf = Vec::with_capacity(33);

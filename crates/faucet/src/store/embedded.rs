@@ -166,7 +166,7 @@ impl EmbeddedStore {
 
     pub fn queue_depth(&self) -> Result<u64, StoreError> {
         let txn = self.db.begin_read().map_err(err)?;
-        Ok(txn.open_table(QUEUED).map_err(err)?.len().map_err(err)?)
+        txn.open_table(QUEUED).map_err(err)?.len().map_err(err)
     }
 
     /// One process owns an embedded store: it always leads.

@@ -174,11 +174,10 @@ impl EthRpc {
 
     fn suggested_tip(&self) -> RpcResult<u128> {
         let head = self.chain.head().hash;
-        if let Some((at, tip)) = *self.tip.lock() {
-            if at == head {
+        if let Some((at, tip)) = *self.tip.lock()
+            && at == head {
                 return Ok(tip);
             }
-        }
         let tip = self.median_recent_tip()?;
         *self.tip.lock() = Some((head, tip));
         Ok(tip)

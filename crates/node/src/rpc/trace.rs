@@ -77,7 +77,7 @@ fn traced(chain: &Chain, ctx: &BlockContext, db: StateDb, env: TxEnv, opts: &Get
     let trace = match kind {
         Kind::StructLogs => {
             let output = res.result.output().cloned().unwrap_or_default();
-            GethTrace::Default(builder.geth_traces(gas_used, output, opts.config.clone()))
+            GethTrace::Default(builder.geth_traces(gas_used, output, opts.config))
         }
         Kind::Call(c) => GethTrace::CallTracer(builder.geth_call_traces(c, gas_used)),
         Kind::PreState(c) => {
