@@ -8,7 +8,7 @@ ANDE_IMAGE ?= andechain/ande:local
 PROD := scripts/prod.sh
 
 .PHONY: all build up test test-rust test-e2e test-docker e2e-deps bench bench-docker clean help docker-image \
-	prod-start prod-stop prod-restart prod-status prod-logs prod-health prod-backup prod-restore
+	prod-secrets prod-start prod-stop prod-restart prod-status prod-logs prod-health prod-backup prod-restore
 
 all: build
 
@@ -54,6 +54,8 @@ docker-image: build
 	@docker image inspect $(ANDE_IMAGE) --format 'image $(ANDE_IMAGE): {{.Size}} bytes'
 
 # The production stack (docker-compose.prod.yml); ENV=local|testnet|mainnet picks .env.$(ENV).
+prod-secrets:
+	$(PROD) secrets
 prod-start: docker-image
 	$(PROD) start
 prod-stop:

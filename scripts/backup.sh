@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make prod-backup`: one timestamped archive of the stack's state, in $BACKUP_DIR (./backups):
-#   node-data.tar   the sequencer's volume, copied during a short stop (redb files are only
-#                   consistent when closed; the faucet queues claims meanwhile)
-#   redis/dump.rdb  a point-in-time SAVE (claims, cooldowns, the payout queue)
+#   node-data.tar   the sequencer's volume (redb files are consistent only when closed)
+#   redis/dump.rdb  SAVE: claims, cooldowns, the payout queue
 #   postgres.dump   pg_dump in custom format
+# taken during one short stop of the sequencer and faucet-api, so the three agree.
 #   manifest.json   environment, chain id, time, and the head seen before the stop
 # Restore with `make prod-restore ARCHIVE=...` (docs/docker.md, "Backup and restore").
 set -euo pipefail
@@ -25,6 +25,15 @@ rpc() {
     -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}" "$rpc_url"
 }
 
+# One point in time for all three: the sequencer and the faucet stop first, so no payout is
+# mined after the Redis snapshot (it would be paid again after a restore) and no claim is
+# accepted after it. faucet-ui stays up and answers 502 meanwhile.
+head=$(rpc eth_getBlockByNumber '["latest",false]' | sed -n 's/.*"hash":"\(0x[0-9a-f]*\)".*"number":"\(0x[0-9a-f]*\)".*/\2 \1/p' || true)
+say "stopping faucet-api and the sequencer for a consistent copy (head before: ${head:-unknown})"
+compose stop faucet-api ev-reth-sequencer >/dev/null
+restart() { compose up -d --no-deps --wait ev-reth-sequencer faucet-api >/dev/null; }
+trap 'restart; rm -rf "$work"' EXIT
+
 say "Redis: SAVE"
 compose exec -T redis redis-cli SAVE >/dev/null
 compose cp redis:/data/dump.rdb "$dest/redis/dump.rdb" >/dev/null
@@ -32,14 +41,10 @@ compose cp redis:/data/dump.rdb "$dest/redis/dump.rdb" >/dev/null
 say "Postgres: pg_dump"
 compose exec -T postgres sh -c 'pg_dump -U "$POSTGRES_USER" -d "$POSTGRES_DB" -Fc' >"$dest/postgres.dump"
 
-head=$(rpc eth_getBlockByNumber '["latest",false]' | sed -n 's/.*"hash":"\(0x[0-9a-f]*\)".*"number":"\(0x[0-9a-f]*\)".*/\2 \1/p' || true)
-say "sequencer: short stop for a consistent copy (head before: ${head:-unknown})"
-compose stop ev-reth-sequencer >/dev/null
-restart() { compose up -d --no-deps --wait ev-reth-sequencer >/dev/null; }
-trap 'restart; rm -rf "$work"' EXIT
+say "sequencer: node data"
 docker run --rm --user 0 --entrypoint tar -v "${PROJECT}_node-data:/data:ro" -v "$dest:/backup" "$ANDE_IMAGE" \
   -C /data -cf /backup/node-data.tar .
-say "sequencer: starting again"
+say "starting the sequencer and faucet-api again"
 restart
 trap 'rm -rf "$work"' EXIT
 

@@ -9,7 +9,7 @@ scripts/prod.sh stop >/dev/null 2>&1
 times=()
 for i in $(seq 1 "$runs"); do
   start=$(date +%s.%N)
-  scripts/prod.sh start >/dev/null 2>&1
+  scripts/prod.sh start >/dev/null || { echo "run $i: prod-start failed" >&2; exit 1; }
   end=$(date +%s.%N)
   t=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
   times+=("$t")

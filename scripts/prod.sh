@@ -9,11 +9,12 @@ cd "$(dirname "$0")/.."
 # shellcheck source=lib/stack.sh
 . scripts/lib/stack.sh
 
-# Secrets live in secrets/<env>/ (ignored by git), a 0700 folder; the files are readable by the
-# containers' users, which mount them one by one.
+# Secrets live in secrets/<env>/ (ignored by git), a 0700 folder; the files in it are made
+# readable (0644) for the containers' users, which mount them one by one.
 secrets() {
   mkdir -p "$SECRETS"
   chmod 700 "$SECRETS"
+  [ -e "$SECRETS/captcha_secret" ] || : >"$SECRETS/captcha_secret"
   if [ ! -s "$SECRETS/postgres_password" ]; then
     say "generating the Postgres password in $SECRETS/postgres_password"
     (umask 022; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRETS/postgres_password")
@@ -27,6 +28,7 @@ secrets() {
       die "no faucet key: put the funded faucet account's private key (hex) in $SECRETS/faucet_private_key"
     fi
   fi
+  chmod 0644 "$SECRETS"/*
 }
 
 cmd=${1:-}
@@ -52,6 +54,6 @@ case "$cmd" in
       scripts/check-services-health.sh
     ;;
   backup) scripts/backup.sh "$@" ;;
-  restore) scripts/restore.sh "$@" ;;
+  restore) secrets; scripts/restore.sh "$@" ;;
   *) die "usage: scripts/prod.sh start|stop|restart|status|logs|health|backup|restore ARCHIVE|secrets" ;;
 esac

@@ -16,6 +16,9 @@ src=$(find "$work" -mindepth 2 -maxdepth 2 -name manifest.json -printf '%h\n' | 
 [ -n "$src" ] || die "$archive has no manifest.json: not a backup of this stack"
 archived_chain=$(sed -n 's/.*"chain_id": *\([0-9]*\).*/\1/p' "$src/manifest.json")
 [ "$archived_chain" = "$CHAIN_ID" ] || die "$archive holds chain $archived_chain, this environment ($ENV_FILE) is chain $CHAIN_ID"
+for part in node-data.tar redis/dump.rdb postgres.dump; do
+  [ -s "$src/$part" ] || die "$archive lacks $part: nothing was changed"
+done
 
 if [ -n "${WIPE:-}" ]; then
   say "WIPE=1: removing $PROJECT's containers and volumes"
@@ -25,7 +28,7 @@ existing=$(docker volume ls -q --filter "label=com.docker.compose.project=$PROJE
 [ -z "$existing" ] || die "$PROJECT still has volumes ($(echo $existing)): restore needs an empty stack (make prod-stop, then WIPE=1)"
 
 say "creating the stack's volumes"
-compose create >/dev/null 2>&1
+compose create >/dev/null
 
 say "sequencer: node data"
 docker run --rm --user 0 --entrypoint tar -v "${PROJECT}_node-data:/data" -v "$src:/backup:ro" "$ANDE_IMAGE" \

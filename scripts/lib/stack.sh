@@ -12,11 +12,15 @@ command -v docker >/dev/null || die "Docker is not installed: install Docker Eng
 docker compose version >/dev/null 2>&1 || die "docker compose (v2) is missing: install the compose plugin (see docs/docker.md)"
 docker info >/dev/null 2>&1 || die "the Docker engine does not answer: start dockerd (or check your permissions on its socket)"
 
-# The environment's settings, as compose reads them.
-set -a
-# shellcheck disable=SC1090
-. "$ENV_FILE"
-set +a
+# The environment's settings, read as compose reads an env file (KEY=VALUE lines, optional
+# quotes), never run as shell code. The process environment wins, as it does for compose.
+while IFS= read -r line || [ -n "$line" ]; do
+  [[ "$line" =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
+  key=${BASH_REMATCH[1]}
+  value=${BASH_REMATCH[2]}
+  [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]] && value=${BASH_REMATCH[1]}
+  [ -n "${!key+set}" ] || export "$key=$value"
+done <"$ENV_FILE"
 STACK_ENV=${STACK_ENV:-$ENV}
 SECRETS=${SECRETS_DIR:-./secrets}/$STACK_ENV
 PROJECT=andechain-$STACK_ENV

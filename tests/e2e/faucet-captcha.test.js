@@ -8,6 +8,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { rpc, startFaucet, startFaucetUi, startNode, tempDir } from './lib/node.js';
 import { launch } from './lib/browser.js';
+import { claim as claimAt } from './lib/faucet.js';
 
 const SECRET = 'stand-in-secret-0x5ec7e7';
 const SITE_KEY = 'site-key-for-tests';
@@ -43,20 +44,13 @@ before(async () => {
     env: { CAPTCHA_PROVIDER: 'turnstile', CAPTCHA_SITE_KEY: SITE_KEY, CAPTCHA_SECRET_FILE: secretFile, CAPTCHA_VERIFY_URL: verifier.url },
   });
 });
+const claim = (address, token, ip) => claimAt(faucet, address, ip, { token });
+
 after(async () => {
   await faucet?.stop();
   await verifier?.close();
   await node?.stop();
 });
-
-async function claim(address, token, ip) {
-  const res = await fetch(`${faucet.url}/api/claim`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
-    body: JSON.stringify(token === undefined ? { address } : { address, captcha_token: token }),
-  });
-  return { status: res.status, body: await res.json() };
-}
 
 test('info tells the page which widget to show, never the secret', async () => {
   const text = await (await fetch(`${faucet.url}/api/info`)).text();

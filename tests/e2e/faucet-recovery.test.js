@@ -7,26 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { privateKeyToAccount } from 'viem/accounts';
 import { DEV_KEYS, LOCAL_GENESIS, rpc, startFaucet, startNode, tempDir, waitFor } from './lib/node.js';
+import { claim, confirmed } from './lib/faucet.js';
 
 const AMOUNT = 1_000_000_000_000_000_000n;
 const GWEI = 1_000_000_000n;
-
-async function claim(faucet, address, ip) {
-  const res = await fetch(`${faucet.url}/api/claim`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
-    body: JSON.stringify({ address }),
-  });
-  return { status: res.status, body: await res.json() };
-}
-
-async function confirmed(faucet, key, timeout = 30_000) {
-  return waitFor(async () => {
-    const body = await (await fetch(`${faucet.url}/api/claim/${key}`)).json();
-    if (body.status === 'failed') throw new Error(`claim failed: ${body.error}`);
-    return body.status === 'confirmed' ? body : null;
-  }, { timeout, what: `claim ${key} to confirm` });
-}
 
 test('a payout left unmined is re-sent with a higher fee and paid exactly once', async () => {
   // Room for one transfer per block, and a steady base fee: a competitor's higher tips keep the

@@ -3,31 +3,14 @@
 // a faucet pointed at the wrong chain refuses to run.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ANDE, DEV_KEYS, freePort, rpc, startFaucet, startNode, startRedis, tempDir, waitFor } from './lib/node.js';
+import { ANDE, DEV_KEYS, freePort, rpc, startFaucet, startNode, startRedis, tempDir } from './lib/node.js';
 import { spawn } from 'node:child_process';
+import { claim, confirmed } from './lib/faucet.js';
 
 const AMOUNT = 1_000_000_000_000_000_000n;
 
 function address(i) {
   return `0x${(0xfa000000 + i).toString(16).padStart(40, '0')}`;
-}
-
-async function claim(faucet, addr, ip = '10.1.0.1', extraHeaders = {}) {
-  const res = await fetch(`${faucet.url}/api/claim`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-forwarded-for': ip, ...extraHeaders },
-    body: JSON.stringify({ address: addr }),
-  });
-  return { status: res.status, headers: res.headers, body: await res.json() };
-}
-
-async function confirmed(faucet, key) {
-  return waitFor(async () => {
-    const res = await fetch(`${faucet.url}/api/claim/${key}`);
-    const body = await res.json();
-    if (body.status === 'failed') throw new Error(`claim failed: ${body.error}`);
-    return body.status === 'confirmed' ? body : null;
-  }, { timeout: 30_000, what: `claim ${key} to confirm` });
 }
 
 describe('faucet with the embedded store', () => {

@@ -2,7 +2,9 @@
 //! chain-id guard every service runs at start.
 
 mod chain_id;
+mod duration;
 mod spec;
 
 pub use chain_id::{ChainIdMismatch, ensure_chain_id};
+pub use duration::parse_duration;
 pub use spec::{ChainSpec, ChainSpecError, NativeCurrency};

@@ -1,6 +1,7 @@
 //! The node's configuration: every option is a flag and an environment variable.
 
 use crate::pool::PoolLimits;
+use ande_chain::parse_duration;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -94,40 +95,5 @@ impl NodeArgs {
             max_per_sender: self.txpool_max_per_sender,
             price_bump_percent: self.txpool_price_bump,
         }
-    }
-}
-
-/// Parses `2s`, `500ms`, `1m` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((text, "s"), |i| (&text[..i], text[i..].trim()));
-    let value: f64 = number.parse().map_err(|_| format!("invalid duration `{text}`"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(format!("invalid duration unit in `{text}` (use ms, s, m or h)")),
-    };
-    if !seconds.is_finite() || seconds <= 0.0 {
-        return Err(format!("duration `{text}` must be positive"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("3 weeks").is_err());
     }
 }

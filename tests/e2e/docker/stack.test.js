@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, cast, freePort, rpc as rpcOnce, sleep, tempDir, waitFor } from '../lib/node.js';
+import { claim, confirmed } from '../lib/faucet.js';
 
 const STAND_INS = { REDIS_IMAGE: 'andechain/test-redis:local', POSTGRES_IMAGE: 'andechain/test-postgres:local' };
 const PROJECT = 'andechain-ci';
@@ -83,6 +84,20 @@ test('prod-start brings every service to healthy', () => {
   }
 });
 
+test('what the compose file publishes: RPC and faucet-ui on BIND_ADDR, the rest on loopback or not at all', () => {
+  const config = (files) => JSON.parse(sh('docker', ['compose', '--env-file', envFile, ...files.flatMap((f) => ['-f', f]), 'config', '--format', 'json'], { BIND_ADDR: '0.0.0.0' }));
+  const hosts = (service) => (service.ports ?? []).map((p) => `${p.host_ip}:${p.target}`).sort();
+  const { services } = config(['docker-compose.prod.yml']);
+  assert.deepEqual(hosts(services['ev-reth-sequencer']), ['0.0.0.0:8545', '0.0.0.0:8546', '127.0.0.1:9001']);
+  assert.deepEqual(hosts(services['faucet-ui']), ['0.0.0.0:3001']);
+  assert.deepEqual(hosts(services['faucet-api']), ['127.0.0.1:8081'], 'the API is reached through faucet-ui only');
+  assert.deepEqual(hosts(services.postgres), []);
+  assert.deepEqual(hosts(services.redis), []);
+  const debug = config(['docker-compose.prod.yml', 'docker-compose.debug-ports.yml']).services;
+  assert.deepEqual(hosts(debug.postgres), ['127.0.0.1:5432']);
+  assert.deepEqual(hosts(debug.redis), ['127.0.0.1:6379']);
+});
+
 test('the chain id and ~2 s blocks over 127.0.0.1', async () => {
   assert.equal(cast('chain-id', '--rpc-url', rpcUrl), '1234');
   const start = BigInt(await rpc(rpcUrl, 'eth_blockNumber'));
@@ -94,18 +109,14 @@ test('the chain id and ~2 s blocks over 127.0.0.1', async () => {
 
 test('a faucet claim through the faucet-ui proxy confirms', async () => {
   const address = '0x00000000000000000000000000000000000d0c01';
-  const res = await fetch(`${uiUrl}/api/claim`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ address }) });
+  const res = await claim({ url: uiUrl }, address);
   assert.equal(res.status, 202);
-  const { tx_hash: hash } = await res.json();
-  const done = await waitFor(async () => {
-    const body = await (await fetch(`${uiUrl}/api/claim/${hash}`)).json();
-    return body.status === 'confirmed' ? body : null;
-  }, { timeout: 30_000, what: 'the claim to confirm' });
+  const { tx_hash: hash } = res.body;
+  const done = await confirmed({ url: uiUrl }, hash);
   assert.equal(JSON.parse(cast('receipt', '--json', '--rpc-url', rpcUrl, hash)).status, '0x1');
   assert.ok(done.block > 0);
   assert.equal(BigInt(await rpc(rpcUrl, 'eth_getBalance', [address, 'latest'])), 10n ** 18n);
-  const again = await fetch(`${uiUrl}/api/claim`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ address }) });
-  assert.equal(again.status, 429);
+  assert.equal((await claim({ url: uiUrl }, address)).status, 429);
 });
 
 test('prod-health passes, and fails naming the service when one is down', () => {
@@ -136,11 +147,10 @@ test('a crashed sequencer is restarted by Docker and the chain goes on from wher
 
 test('backup, wipe, restore: the same chain and the faucet cooldowns come back', async () => {
   // The address paid by the claim test above is cooling down; Redis keeps that.
-  const claimAgain = () => fetch(`${uiUrl}/api/claim`, { method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ address: '0x00000000000000000000000000000000000d0c01' }) });
+  const claimAgain = () => claim({ url: uiUrl }, '0x00000000000000000000000000000000000d0c01');
   const cooling = await claimAgain();
   assert.equal(cooling.status, 429);
-  assert.match((await cooling.json()).error, /this address claimed recently/);
+  assert.match(cooling.body.error, /this address claimed recently/);
   const backups = path.join(dir, 'backups');
   const archive = make('prod-backup', { BACKUP_DIR: backups }).trim().split('\n').at(-1);
   assert.ok(fs.existsSync(archive), `archive ${archive}`);
@@ -156,7 +166,7 @@ test('backup, wipe, restore: the same chain and the faucet cooldowns come back',
   await waitFor(async () => BigInt(await rpc(rpcUrl, 'eth_blockNumber')) > head, { what: 'blocks after the restore' });
   const res = await claimAgain();
   assert.equal(res.status, 429, 'the cooldown came back with Redis');
-  assert.match((await res.json()).error, /this address claimed recently/);
+  assert.match(res.body.error, /this address claimed recently/);
 });
 
 test('prod-stop leaves nothing running', async () => {
