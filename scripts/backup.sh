@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make prod-backup`: one timestamped archive of the stack's state, in $BACKUP_DIR (./backups):
 #   node-data.tar   the sequencer's volume (redb files are consistent only when closed)
+#   da-data.tar     the local DA node's volume (redb too)
 #   redis/dump.rdb  SAVE: claims, cooldowns, the payout queue
 #   postgres.dump   pg_dump in custom format
-# taken during one short stop of the sequencer and faucet-api, so the three agree.
+# taken during one short stop of the sequencer, the DA node and faucet-api, so they agree.
 #   manifest.json   environment, chain id, time, and the head seen before the stop
 # Restore with `make prod-restore ARCHIVE=...` (docs/docker.md, "Backup and restore").
 set -euo pipefail
@@ -29,9 +30,9 @@ rpc() {
 # mined after the Redis snapshot (it would be paid again after a restore) and no claim is
 # accepted after it. faucet-ui stays up and answers 502 meanwhile.
 head=$(rpc eth_getBlockByNumber '["latest",false]' | sed -n 's/.*"hash":"\(0x[0-9a-f]*\)".*"number":"\(0x[0-9a-f]*\)".*/\2 \1/p' || true)
-say "stopping faucet-api and the sequencer for a consistent copy (head before: ${head:-unknown})"
-compose stop faucet-api ev-reth-sequencer >/dev/null
-restart() { compose up -d --no-deps --wait ev-reth-sequencer faucet-api >/dev/null; }
+say "stopping faucet-api, the sequencer and the DA node for a consistent copy (head before: ${head:-unknown})"
+compose stop faucet-api ev-reth-sequencer celestia-da >/dev/null
+restart() { compose up -d --no-deps --wait celestia-da ev-reth-sequencer faucet-api >/dev/null; }
 trap 'restart; rm -rf "$work"' EXIT
 
 say "Redis: SAVE"
@@ -41,10 +42,12 @@ compose cp redis:/data/dump.rdb "$dest/redis/dump.rdb" >/dev/null
 say "Postgres: pg_dump"
 compose exec -T postgres sh -c 'pg_dump -U "$POSTGRES_USER" -d "$POSTGRES_DB" -Fc' >"$dest/postgres.dump"
 
-say "sequencer: node data"
-docker run --rm --user 0 --entrypoint tar -v "${PROJECT}_node-data:/data:ro" -v "$dest:/backup" "$ANDE_IMAGE" \
-  -C /data -cf /backup/node-data.tar .
-say "starting the sequencer and faucet-api again"
+for volume in node-data da-data; do
+  say "volume $volume"
+  docker run --rm --user 0 --entrypoint tar -v "${PROJECT}_$volume:/data:ro" -v "$dest:/backup" "$ANDE_IMAGE" \
+    -C /data -cf "/backup/$volume.tar" .
+done
+say "starting the DA node, the sequencer and faucet-api again"
 restart
 trap 'rm -rf "$work"' EXIT
 
@@ -55,7 +58,7 @@ cat >"$dest/manifest.json" <<JSON
   "created_at": "$stamp",
   "head_number_before_stop": "${head%% *}",
   "head_hash_before_stop": "${head##* }",
-  "contents": ["node-data.tar", "redis/dump.rdb", "postgres.dump"]
+  "contents": ["node-data.tar", "da-data.tar", "redis/dump.rdb", "postgres.dump"]
 }
 JSON
 tar -C "$work" -czf "$out_dir/$name.tar.gz" "$name"

@@ -9,7 +9,11 @@ scripts/prod.sh stop >/dev/null 2>&1
 times=()
 for i in $(seq 1 "$runs"); do
   start=$(date +%s.%N)
-  scripts/prod.sh start >/dev/null || { echo "run $i: prod-start failed" >&2; exit 1; }
+  if ! out=$(scripts/prod.sh start 2>&1); then
+    echo "$out" >&2
+    echo "run $i: prod-start failed" >&2
+    exit 1
+  fi
   end=$(date +%s.%N)
   t=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
   times+=("$t")

@@ -15,10 +15,12 @@ secrets() {
   mkdir -p "$SECRETS"
   chmod 700 "$SECRETS"
   [ -e "$SECRETS/captcha_secret" ] || : >"$SECRETS/captcha_secret"
-  if [ ! -s "$SECRETS/postgres_password" ]; then
-    say "generating the Postgres password in $SECRETS/postgres_password"
-    (umask 022; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRETS/postgres_password")
-  fi
+  for random in postgres_password da_auth_token; do
+    if [ ! -s "$SECRETS/$random" ]; then
+      say "generating $SECRETS/$random"
+      head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRETS/$random"
+    fi
+  done
   if [ ! -s "$SECRETS/faucet_private_key" ]; then
     if [ "$GENESIS_FILE" = "local.json" ]; then
       # Development only: genesis/local.json lists its keys; the faucet pays from the last one.
@@ -50,6 +52,7 @@ case "$cmd" in
     RPC_URL=http://$(host):${RPC_HOST_PORT:-8545} \
     FAUCET_API_URL=http://$(host):${FAUCET_API_HOST_PORT:-8081} \
     FAUCET_UI_URL=http://$(host):${FAUCET_UI_HOST_PORT:-3001} \
+    DA_URL=http://127.0.0.1:${DA_HOST_PORT:-26658} \
     COMPOSE_PROJECT=$PROJECT \
       scripts/check-services-health.sh
     ;;

@@ -16,7 +16,7 @@ src=$(find "$work" -mindepth 2 -maxdepth 2 -name manifest.json -printf '%h\n' | 
 [ -n "$src" ] || die "$archive has no manifest.json: not a backup of this stack"
 archived_chain=$(sed -n 's/.*"chain_id": *\([0-9]*\).*/\1/p' "$src/manifest.json")
 [ "$archived_chain" = "$CHAIN_ID" ] || die "$archive holds chain $archived_chain, this environment ($ENV_FILE) is chain $CHAIN_ID"
-for part in node-data.tar redis/dump.rdb postgres.dump; do
+for part in node-data.tar da-data.tar redis/dump.rdb postgres.dump; do
   [ -s "$src/$part" ] || die "$archive lacks $part: nothing was changed"
 done
 
@@ -30,9 +30,11 @@ existing=$(docker volume ls -q --filter "label=com.docker.compose.project=$PROJE
 say "creating the stack's volumes"
 compose create >/dev/null
 
-say "sequencer: node data"
-docker run --rm --user 0 --entrypoint tar -v "${PROJECT}_node-data:/data" -v "$src:/backup:ro" "$ANDE_IMAGE" \
-  -C /data --same-owner -xf /backup/node-data.tar
+for volume in node-data da-data; do
+  say "volume $volume"
+  docker run --rm --user 0 --entrypoint tar -v "${PROJECT}_$volume:/data" -v "$src:/backup:ro" "$ANDE_IMAGE" \
+    -C /data --same-owner -xf "/backup/$volume.tar"
+done
 
 # Redis loads an RDB only without an append-only file: load it with AOF off, then turn AOF on,
 # which writes the AOF from memory, and shut down cleanly.

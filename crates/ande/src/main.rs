@@ -32,6 +32,8 @@ enum LogFormat {
 enum Command {
     /// Run the sequencer: block production, execution, storage and JSON-RPC.
     Node(ande_node::NodeArgs),
+    /// Run a local Celestia-compatible data availability node (celestia-node's RPC on 26658).
+    Da(ande_da::DaArgs),
     /// Run the faucet API: claims, limits and payouts.
     Faucet(ande_faucet::FaucetArgs),
     /// Run the faucet page, which forwards /api/* to the faucet API.
@@ -150,6 +152,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
     let result: eyre::Result<()> = match cli.command {
         Command::Node(args) => ande_node::run(args, shutdown).await.wrap_err("ande node failed"),
         Command::Up(args) => up(args, shutdown).await,
+        Command::Da(args) => ande_da::run(args, shutdown, None).await.wrap_err("ande da failed"),
         Command::Faucet(args) => ande_faucet::run(args, shutdown).await.wrap_err("ande faucet failed"),
         Command::FaucetUi(args) => ande_faucet::ui::run(args, shutdown).await.wrap_err("ande faucet-ui failed"),
         Command::Probe(args) => probe::probe(&args).map_err(|reason| eyre::eyre!("unhealthy: {}: {reason}", args.url)),

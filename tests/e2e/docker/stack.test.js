@@ -50,16 +50,16 @@ before(async () => {
     const name = variable === 'REDIS_IMAGE' ? 'redis' : 'postgres';
     sh('docker', ['build', '--quiet', '-t', image, path.join(ROOT, 'docker/stand-ins', name)]);
   }
-  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI']) ports[key] = await freePort();
+  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI', 'DA']) ports[key] = await freePort();
   rpcUrl = `http://127.0.0.1:${ports.RPC}`;
   uiUrl = `http://127.0.0.1:${ports.FAUCET_UI}`;
   fs.writeFileSync(envFile, [
     'STACK_ENV=ci', 'CHAIN_ID=1234', 'GENESIS_FILE=local.json', 'NETWORK_NAME=evstack_shared_ci',
     'BIND_ADDR=127.0.0.1', `RPC_HOST_PORT=${ports.RPC}`, `WS_HOST_PORT=${ports.WS}`, `METRICS_HOST_PORT=${ports.METRICS}`,
-    `FAUCET_API_HOST_PORT=${ports.FAUCET_API}`, `FAUCET_UI_HOST_PORT=${ports.FAUCET_UI}`,
+    `FAUCET_API_HOST_PORT=${ports.FAUCET_API}`, `FAUCET_UI_HOST_PORT=${ports.FAUCET_UI}`, `DA_HOST_PORT=${ports.DA}`, 'DA_BLOCK_TIME=1s',
     `SECRETS_DIR=${path.join(dir, 'secrets')}`, 'FAUCET_AMOUNT=1000000000000000000', 'COOLDOWN_PERIOD=86400',
     `REDIS_IMAGE=${STAND_INS.REDIS_IMAGE}`, `POSTGRES_IMAGE=${STAND_INS.POSTGRES_IMAGE}`,
-    'SEQUENCER_CPUS=1', 'SEQUENCER_MEMORY=1g', 'POSTGRES_CPUS=1', 'POSTGRES_MEMORY=1g', '',
+    'SEQUENCER_CPUS=1', 'SEQUENCER_MEMORY=1g', 'POSTGRES_CPUS=1', 'POSTGRES_MEMORY=1g', 'DA_CPUS=1', '',
   ].join('\n'));
 });
 
@@ -73,7 +73,7 @@ test('prod-start brings every service to healthy', () => {
   const seconds = (Date.now() - started) / 1000;
   console.log(`# prod-start to all healthy: ${seconds.toFixed(1)} s (image built)`);
   const states = docker('ps', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.Label "com.docker.compose.service"}} {{.Status}}');
-  for (const service of ['ev-reth-sequencer', 'faucet-api', 'faucet-ui', 'postgres', 'redis']) {
+  for (const service of ['ev-reth-sequencer', 'celestia-da', 'faucet-api', 'faucet-ui', 'postgres', 'redis']) {
     assert.match(states, new RegExp(`^${service} Up .*\\(healthy\\)$`, 'm'), `${service} is healthy:\n${states}`);
   }
   const networks = docker('network', 'ls', '--format', '{{.Name}}');
@@ -91,11 +91,29 @@ test('what the compose file publishes: RPC and faucet-ui on BIND_ADDR, the rest 
   assert.deepEqual(hosts(services['ev-reth-sequencer']), ['0.0.0.0:8545', '0.0.0.0:8546', '127.0.0.1:9001']);
   assert.deepEqual(hosts(services['faucet-ui']), ['0.0.0.0:3001']);
   assert.deepEqual(hosts(services['faucet-api']), ['127.0.0.1:8081'], 'the API is reached through faucet-ui only');
+  assert.deepEqual(hosts(services['celestia-da']), ['127.0.0.1:26658']);
   assert.deepEqual(hosts(services.postgres), []);
   assert.deepEqual(hosts(services.redis), []);
   const debug = config(['docker-compose.prod.yml', 'docker-compose.debug-ports.yml']).services;
   assert.deepEqual(hosts(debug.postgres), ['127.0.0.1:5432']);
   assert.deepEqual(hosts(debug.redis), ['127.0.0.1:6379']);
+});
+
+// celestia-node's JSON-RPC on the DA port, with the stack's token unless other headers are given.
+async function daCall(method, params, headers) {
+  const token = fs.readFileSync(path.join(dir, 'secrets', 'ci', 'da_auth_token'), 'utf8').trim();
+  const res = await fetch(`http://127.0.0.1:${ports.DA}`, { method: 'POST',
+    headers: { 'content-type': 'application/json', ...(headers ?? { authorization: `Bearer ${token}` }) },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  return { status: res.status, body: res.status === 200 ? await res.json() : null };
+}
+
+test('celestia-da answers celestia-node\'s header API with its token, and 401 without', async () => {
+  assert.equal((await daCall('header.NetworkHead', [], {})).status, 401);
+  assert.equal((await daCall('header.NetworkHead', [], { authorization: 'Bearer wrong' })).status, 401);
+  const head = await waitFor(async () => (await daCall('header.NetworkHead', [])).body.result, { what: 'a DA block' });
+  assert.ok(Number(head.header.height) >= 1);
+  assert.equal(head.header.chain_id, 'private');
 });
 
 test('the chain id and ~2 s blocks over 127.0.0.1', async () => {
@@ -152,6 +170,7 @@ test('backup, wipe, restore: the same chain and the faucet cooldowns come back',
   assert.equal(cooling.status, 429);
   assert.match(cooling.body.error, /this address claimed recently/);
   const backups = path.join(dir, 'backups');
+  const daAtBackup = (await daCall('header.NetworkHead', [])).body.result;
   const archive = make('prod-backup', { BACKUP_DIR: backups }).trim().split('\n').at(-1);
   assert.ok(fs.existsSync(archive), `archive ${archive}`);
   const manifest = JSON.parse(sh('tar', ['-xzOf', archive, '--wildcards', '*/manifest.json']));
@@ -160,6 +179,9 @@ test('backup, wipe, restore: the same chain and the faucet cooldowns come back',
   assert.equal(kept.hash, manifest.head_hash_before_stop);
 
   make('prod-restore', { ARCHIVE: archive, WIPE: '1' });
+  // The DA block stored at the backup is back, byte for byte (a new DA chain would sign anew).
+  const daAfter = (await daCall('header.GetByHeight', [Number(daAtBackup.header.height)])).body.result;
+  assert.deepEqual(daAfter, daAtBackup);
   const restored = await block(manifest.head_number_before_stop);
   assert.equal(restored.hash, manifest.head_hash_before_stop, 'the restored chain has the same block at the backup head');
   const head = BigInt(await rpc(rpcUrl, 'eth_blockNumber'));

@@ -56,7 +56,7 @@ pub async fn serve(chain: Arc<Chain>, module: RpcModule<()>, addr: SocketAddr) -
     let methods: Arc<HashSet<String>> = Arc::new(module.method_names().map(str::to_owned).collect());
     let http = tower::ServiceBuilder::new()
         .layer(cors(&args.rpc_cors))
-        .layer(health::HealthLayer::new(chain.clone()));
+        .layer(ande_http::InterceptLayer::new(health::HealthCheck::new(chain.clone())));
     let rpc = RpcServiceBuilder::new().layer_fn(move |service| RpcMetrics { service, methods: methods.clone() });
     let config = ServerConfig::builder()
         .max_request_body_size(args.rpc_max_request_bytes)

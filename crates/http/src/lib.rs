@@ -1,0 +1,86 @@
+//! HTTP middleware shared by the stack's JSON-RPC servers: [`InterceptLayer`] answers some
+//! requests itself (a health check, a refused token) and passes the rest to the server.
+
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{HeaderMap, Method, StatusCode, Uri};
+use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
+
+/// Decides from a request's method, path and headers whether to answer it directly.
+pub trait Intercept: Send + Sync + 'static {
+    fn intercept(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<HttpResponse>;
+}
+
+pub struct InterceptLayer<I> {
+    interceptor: Arc<I>,
+}
+
+// By hand: the derive would ask `I: Clone`, and the interceptor is shared, not cloned.
+impl<I> Clone for InterceptLayer<I> {
+    fn clone(&self) -> Self {
+        Self { interceptor: self.interceptor.clone() }
+    }
+}
+
+impl<I> InterceptLayer<I> {
+    pub fn new(interceptor: I) -> Self {
+        Self { interceptor: Arc::new(interceptor) }
+    }
+}
+
+impl<S, I> Layer<S> for InterceptLayer<I> {
+    type Service = Intercepted<S, I>;
+    fn layer(&self, inner: S) -> Intercepted<S, I> {
+        Intercepted { inner, interceptor: self.interceptor.clone() }
+    }
+}
+
+pub struct Intercepted<S, I> {
+    inner: S,
+    interceptor: Arc<I>,
+}
+
+impl<S: Clone, I> Clone for Intercepted<S, I> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone(), interceptor: self.interceptor.clone() }
+    }
+}
+
+impl<S, I, B> Service<HttpRequest<B>> for Intercepted<S, I>
+where
+    S: Service<HttpRequest<B>, Response = HttpResponse>,
+    S::Future: Send + 'static,
+    I: Intercept,
+{
+    type Response = HttpResponse;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
+        match self.interceptor.intercept(request.method(), request.uri(), request.headers()) {
+            Some(response) => Box::pin(async move { Ok(response) }),
+            None => Box::pin(self.inner.call(request)),
+        }
+    }
+}
+
+/// A JSON answer with its status.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
+    let mut response = HttpResponse::new(HttpBody::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// `GET <path>` that is not a WebSocket upgrade.
+pub fn is_plain_get(method: &Method, uri: &Uri, headers: &HeaderMap, paths: &[&str]) -> bool {
+    method == Method::GET && paths.contains(&uri.path()) && !headers.contains_key(hyper::header::UPGRADE)
+}
