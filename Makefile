@@ -13,7 +13,7 @@ PROD := scripts/prod.sh
 all: build
 
 help:
-	@echo "make up        build and run the local stack (sequencer on genesis/local.json, chain 1234)"
+	@echo "make up        build and run the local stack (sequencer on genesis/local.json, chain 1234, DA node, faucet)"
 	@echo "make test      run every test (Rust unit and integration tests, end-to-end with real clients)"
 	@echo "make bench     run the benchmarks against anvil (see docs/benchmarks.md)"
 	@echo "make prod-start [ENV=local|testnet|mainnet]   the Docker production stack (docs/docker.md);"

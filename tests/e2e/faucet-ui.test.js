@@ -75,16 +75,16 @@ describe('faucet-ui in a browser', () => {
   });
 });
 
-test('ande up runs the node, the faucet API and the faucet page together', async () => {
-  const [http, ws, metrics, api, page] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+test('ande up runs the node, the DA node, the faucet API and the faucet page together', async () => {
+  const [http, ws, metrics, api, page, da] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const dir = tempDir('ande-up-');
   const child = spawn(ANDE, ['up', '--genesis', LOCAL_GENESIS, '--datadir', path.join(dir, 'node'), '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics)], {
-    env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet') },
+    env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet'), DA_PORT: String(da), DA_BLOCK_TIME: '1s' },
     stdio: 'ignore',
   });
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   try {
-    for (const url of [`http://127.0.0.1:${http}/health`, `http://127.0.0.1:${api}/health`, `http://127.0.0.1:${page}/health`]) {
+    for (const url of [`http://127.0.0.1:${http}/health`, `http://127.0.0.1:${api}/health`, `http://127.0.0.1:${page}/health`, `http://127.0.0.1:${da}/health`]) {
       let status = 0;
       for (let i = 0; i < 100 && status !== 200; i++) {
         try { status = (await fetch(url)).status; } catch { /* starting */ }
@@ -104,6 +104,10 @@ test('ande up runs the node, the faucet API and the faucet page together', async
     }
     assert.equal(receipt.status, '0x1');
     assert.equal(BigInt(await rpc(`http://127.0.0.1:${http}`, 'eth_getBalance', [WALLET, 'latest'])), 10n * 10n ** 18n, 'the local amount is 10');
+    // The DA node makes blocks and keeps them beside the node's data.
+    const head = await rpc(`http://127.0.0.1:${da}`, 'header.NetworkHead', []);
+    assert.ok(Number(head.header.height) >= 1);
+    assert.ok(fs.existsSync(path.join(dir, 'da', 'da.redb')));
   } finally {
     child.kill('SIGTERM');
     assert.equal(await exited, 0);

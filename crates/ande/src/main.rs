@@ -38,8 +38,9 @@ enum Command {
     Faucet(ande_faucet::FaucetArgs),
     /// Run the faucet page, which forwards /api/* to the faucet API.
     FaucetUi(ande_faucet::ui::FaucetUiArgs),
-    /// Run the local development stack in one process: the sequencer (8545/8546), the faucet
-    /// API (8081) paying from the genesis' last development key, and the faucet page (3001).
+    /// Run the local development stack in one process: the sequencer (8545/8546), the local DA
+    /// node (26658), the faucet API (8081) paying from the genesis' last development key, and
+    /// the faucet page (3001).
     Up(ande_node::NodeArgs),
     /// Check a local service's health (the container health check): exit 0 when healthy.
     Probe(probe::ProbeArgs),
@@ -80,8 +81,14 @@ async fn up(node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>) -> eyre:
         faucet.amount = alloy_primitives::U256::from(10u64) * alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(18u64));
     }
     ui.api_url = format!("http://{}:{}", faucet.addr, faucet.port);
+    let mut da: ande_da::DaArgs = defaults()?;
+    if std::env::var_os("DA_DATA_DIR").is_none() {
+        // Beside the node's data: data/node and data/da by default.
+        da.data_dir = node.datadir.with_file_name("da");
+    }
     tokio::try_join!(
         async { ande_node::run(node, shutdown.clone()).await.wrap_err("ande node failed") },
+        async { ande_da::run(da, shutdown.clone(), None).await.wrap_err("ande da failed") },
         async { ande_faucet::run(faucet, shutdown.clone()).await.wrap_err("ande faucet failed") },
         async { ande_faucet::ui::run(ui, shutdown.clone()).await.wrap_err("ande faucet-ui failed") },
     )?;
