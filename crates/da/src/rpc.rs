@@ -101,7 +101,7 @@ impl BlobApiServer for Api {
         }
         let max = self.0.args.max_blob_bytes;
         if total > max {
-            return Err(node_error(format!("blob(s) too large: {total} bytes, the max is {max}")));
+            return Err(node_error(format!("blob: over size limit: {total} bytes, the max is {max}")));
         }
         let (included, height) = oneshot::channel();
         self.0.pending.lock().push(Submission { blobs, included });

@@ -107,7 +107,7 @@ async fn bad_input_and_auth_get_clear_errors() {
     let client = Client::new(&format!("http://{}", da.addr), Some(TOKEN), None, None).await.unwrap();
     let too_big = blob(ns, &vec![1u8; 64 * 1024 + 1]);
     let err = client.blob_submit(&[too_big], TxConfig::default()).await.unwrap_err();
-    assert!(err.to_string().contains("blob(s) too large"), "{err}");
+    assert!(err.to_string().contains("blob: over size limit"), "{err}");
     let mut forged = blob(ns, b"data");
     forged.data = b"other data".to_vec();
     let err = client.blob_submit(&[forged], TxConfig::default()).await.unwrap_err();
