@@ -19,7 +19,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if !seconds.is_finite() || seconds <= 0.0 {
         return Err(format!("duration `{text}` must be positive"));
     }
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("duration `{text}` is too long"))
+    // Bounds that keep timers meaningful: below a millisecond rounds towards zero, and a
+    // month is past any interval this stack waits on.
+    if seconds < 0.001 {
+        return Err(format!("duration `{text}` is shorter than 1ms"));
+    }
+    if seconds > 30.0 * 86_400.0 {
+        return Err(format!("duration `{text}` is too long (at most 30 days)"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 #[cfg(test)]
@@ -36,5 +44,7 @@ mod tests {
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3 weeks").is_err());
         assert!(parse_duration("99999999999999999999999h").unwrap_err().contains("too long"));
+        assert!(parse_duration("0.0000000001").unwrap_err().contains("shorter than 1ms"));
+        assert!(parse_duration("721h").unwrap_err().contains("too long"));
     }
 }

@@ -3,8 +3,10 @@
 
 mod chain_id;
 mod duration;
+mod secret;
 mod spec;
 
 pub use chain_id::{ChainIdMismatch, ensure_chain_id};
 pub use duration::parse_duration;
+pub use secret::{SecretFileError, read_secret};
 pub use spec::{ChainSpec, ChainSpecError, NativeCurrency};

@@ -5,8 +5,8 @@
 //! A DA block is made every `DA_BLOCK_TIME` (6 s, as Mocha), empty or not; `blob.Submit` answers
 //! with the height of the block that included its blobs. Headers are signed by one local
 //! validator, so clients that validate headers (celestia-types does on decoding) accept them;
-//! their data availability roots are not computed from the blobs, so blob inclusion proofs are
-//! not served, and the key is new after a restart (heights continue; the hash link to the last
+//! their data availability roots are those of an empty square, not computed from the blobs, so
+//! blob inclusion proofs are not served, and the key is new after a restart (heights continue; the hash link to the last
 //! block before the restart does not). Blocks persist in an embedded redb store.
 
 mod rpc;
@@ -61,8 +61,8 @@ impl std::fmt::Debug for DaArgs {
 pub enum DaError {
     #[error(transparent)]
     Store(#[from] store::StoreError),
-    #[error("cannot read the auth token file {0}: {1}")]
-    TokenFile(String, std::io::Error),
+    #[error(transparent)]
+    TokenFile(#[from] ande_chain::SecretFileError),
     #[error("the auth token is empty")]
     EmptyToken,
     #[error("cannot listen on {addr}: {source}")]
@@ -79,42 +79,59 @@ pub struct DaNode {
     args: DaArgs,
     store: Store,
     head: watch::Sender<Option<ExtendedHeader>>,
-    pending: Mutex<Vec<Submission>>,
-    /// Signs the headers with one local validator key, which lives as long as the process.
-    signer: Mutex<ExtendedHeaderGenerator>,
+    /// Submissions for the next block; `None` once the node is stopping, so none is left unanswered.
+    pending: Mutex<Option<Vec<Submission>>>,
+    /// Fires when the node stops, so waiting calls return instead of holding the server open.
+    stopping: watch::Receiver<bool>,
 }
 
 impl DaNode {
+    fn head_height(&self) -> u64 {
+        self.head.borrow().as_ref().map_or(0, ExtendedHeader::height)
+    }
+
     fn head(&self) -> Option<ExtendedHeader> {
         self.head.borrow().clone()
     }
 
+    /// Queues blobs for the next block; false when the node is stopping.
+    fn enqueue(&self, submission: Submission) -> bool {
+        match self.pending.lock().as_mut() {
+            Some(pending) => {
+                pending.push(submission);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Makes the next DA block from what was submitted since the last one.
-    async fn produce(self: &Arc<Self>) -> Result<u64, DaError> {
-        let submissions = std::mem::take(&mut *self.pending.lock());
-        let header = if submissions.is_empty() { self.signer.lock().next_empty() } else { self.signer.lock().next() };
+    async fn produce(self: &Arc<Self>, signer: &mut ExtendedHeaderGenerator) -> Result<u64, DaError> {
+        let submissions = self.pending.lock().as_mut().map(std::mem::take).unwrap_or_default();
+        // The data availability roots are not computed from the blobs (see the module docs):
+        // every header says "empty square" rather than something untrue.
+        let header = signer.next_empty();
         let height = header.height();
-        let blobs: Vec<Blob> = submissions.iter().flat_map(|s| s.blobs.iter().cloned()).collect();
-        let node = self.clone();
-        let written = header.clone();
-        tokio::task::spawn_blocking(move || node.store.put(&written, &blobs))
-            .await
-            .map_err(|e| store::StoreError::from_join(&e))??;
-        self.head.send_replace(Some(header));
+        let mut blobs: Vec<Blob> = Vec::new();
+        let mut waiting = Vec::with_capacity(submissions.len());
         for submission in submissions {
-            let _ = submission.included.send(height);
+            blobs.extend(submission.blobs);
+            waiting.push(submission.included);
+        }
+        let node = self.clone();
+        let header = tokio::task::spawn_blocking(move || node.store.put(&header, &blobs).map(|()| header))
+            .await
+            .map_err(store::err)??;
+        self.head.send_replace(Some(header));
+        for included in waiting {
+            let _ = included.send(height);
         }
         Ok(height)
     }
 }
 
 fn auth_token(args: &DaArgs) -> Result<Option<String>, DaError> {
-    let token = match (&args.auth_token_file, &args.auth_token) {
-        (Some(path), _) => std::fs::read_to_string(path).map_err(|e| DaError::TokenFile(path.display().to_string(), e))?,
-        (None, Some(token)) => token.clone(),
-        (None, None) => return Ok(None),
-    };
-    let token = token.trim().to_string();
+    let Some(token) = ande_chain::read_secret(args.auth_token_file.as_deref(), args.auth_token.as_deref())? else { return Ok(None) };
     if token.is_empty() {
         return Err(DaError::EmptyToken);
     }
@@ -128,16 +145,17 @@ pub async fn run(args: DaArgs, mut shutdown: watch::Receiver<bool>, bound: Optio
     let store = Store::open(&args.data_dir)?;
     let head = store.head()?;
     tracing::info!(height = head.as_ref().map(ExtendedHeader::height), block_time = ?args.block_time, auth = token.is_some(), "DA node starting");
+    // After a restart the key is new, so the chain goes on at the next height from a header of
+    // that key's own: hashes link within one run of the process, not across restarts.
+    let mut signer = match &head {
+        Some(head) => ExtendedHeaderGenerator::new_from_height(head.height() + 1),
+        None => ExtendedHeaderGenerator::new(),
+    };
     let node = Arc::new(DaNode {
         store,
-        pending: Mutex::new(Vec::new()),
-        // After a restart the key is new, so the chain goes on at the next height from a header
-        // of that key's own: hashes link within one run of the process, not across restarts.
-        signer: Mutex::new(match &head {
-            Some(head) => ExtendedHeaderGenerator::new_from_height(head.height() + 1),
-            None => ExtendedHeaderGenerator::new(),
-        }),
+        pending: Mutex::new(Some(Vec::new())),
         head: watch::channel(head).0,
+        stopping: shutdown.clone(),
         args,
     });
     let addr = SocketAddr::new(node.args.addr, node.args.port);
@@ -151,13 +169,16 @@ pub async fn run(args: DaArgs, mut shutdown: watch::Receiver<bool>, bound: Optio
     tick.tick().await;
     let result = loop {
         tokio::select! {
-            _ = tick.tick() => match node.produce().await {
+            _ = tick.tick() => match node.produce(&mut signer).await {
                 Ok(height) => tracing::debug!(height, "DA block"),
                 Err(e) => break Err(e),
             },
             _ = shutdown.changed() => break Ok(()),
         }
     };
+    // Submissions still queued are answered (with an error: their block will not be made), and
+    // no new one is taken, so the server's in-flight calls finish.
+    node.pending.lock().take();
     let _ = server.stop();
     server.stopped().await;
     result

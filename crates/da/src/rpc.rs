@@ -12,7 +12,7 @@ use hyper::header::AUTHORIZATION;
 use hyper::{HeaderMap, Method, StatusCode, Uri};
 use jsonrpsee::core::{RpcResult, async_trait};
 use jsonrpsee::proc_macros::rpc;
-use jsonrpsee::server::{HttpResponse, Server, ServerHandle};
+use jsonrpsee::server::{HttpResponse, Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +23,7 @@ const NODE_ERROR: i32 = 1;
 const INVALID_PARAMS: i32 = -32602;
 /// What `state.Balance` reports: the local node's account never runs dry.
 const LOCAL_BALANCE_UTIA: u64 = 1_000_000_000_000;
+const SHUTTING_DOWN: &str = "the DA node is shutting down";
 
 fn node_error(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObject::owned(NODE_ERROR, message.into(), None::<()>)
@@ -68,15 +69,20 @@ pub trait StateApi {
 struct Api(Arc<DaNode>);
 
 impl Api {
-    /// The stored header at `height`, or celestia-node's errors for 0 and the future.
-    fn header_at(&self, height: u64) -> RpcResult<ExtendedHeader> {
+    /// celestia-node's errors for height 0 and heights above the head.
+    fn check_height(&self, height: u64) -> RpcResult<()> {
         if height == 0 {
             return Err(invalid("header: height must be bigger than zero"));
         }
-        let head = self.0.head().map_or(0, |h| h.height());
+        let head = self.0.head_height();
         if height > head {
             return Err(node_error(format!("header: given height is from the future: networkHeight: {head}, requestedHeight: {height}")));
         }
+        Ok(())
+    }
+
+    fn header_at(&self, height: u64) -> RpcResult<ExtendedHeader> {
+        self.check_height(height)?;
         self.0.store.header(height).map_err(internal)?.ok_or_else(|| node_error("header: not found"))
     }
 
@@ -91,32 +97,36 @@ impl BlobApiServer for Api {
         if blobs.is_empty() {
             return Err(invalid("blob: no blobs provided"));
         }
-        let mut total = 0usize;
+        // The cheap check first: commitments cost a hash tree over the data.
+        let total: usize = blobs.iter().map(|b| b.data.len()).sum();
+        let max = self.0.args.max_blob_bytes;
+        if total > max {
+            return Err(node_error(format!("blob: over size limit: {total} bytes, the max is {max}")));
+        }
         for blob in &blobs {
             if blob.namespace.is_reserved() {
                 return Err(invalid(format!("blob: namespace {:?} is reserved", blob.namespace)));
             }
             blob.validate().map_err(|e| invalid(format!("blob: invalid blob: {e}")))?;
-            total += blob.data.len();
-        }
-        let max = self.0.args.max_blob_bytes;
-        if total > max {
-            return Err(node_error(format!("blob: over size limit: {total} bytes, the max is {max}")));
         }
         let (included, height) = oneshot::channel();
-        self.0.pending.lock().push(Submission { blobs, included });
-        height.await.map_err(|_| node_error("the DA node is shutting down"))
+        if !self.0.enqueue(Submission { blobs, included }) {
+            return Err(node_error(SHUTTING_DOWN));
+        }
+        height.await.map_err(|_| node_error(SHUTTING_DOWN))
     }
 
     async fn get(&self, height: u64, namespace: Namespace, commitment: Commitment) -> RpcResult<Blob> {
-        self.header_at(height)?;
+        self.check_height(height)?;
         let blobs = self.0.store.blobs(height).map_err(internal)?;
         blobs.into_iter().find(|b| b.namespace == namespace && b.commitment == commitment).ok_or_else(|| node_error("blob: not found"))
     }
 
     async fn get_all(&self, height: u64, namespaces: Vec<Namespace>) -> RpcResult<Vec<Blob>> {
-        self.header_at(height)?;
-        let blobs: Vec<Blob> = self.0.store.blobs(height).map_err(internal)?.into_iter().filter(|b| namespaces.contains(&b.namespace)).collect();
+        self.check_height(height)?;
+        let stored = self.0.store.blobs(height).map_err(internal)?;
+        // In the order the namespaces were asked for; within one, in submission order.
+        let blobs: Vec<Blob> = namespaces.iter().flat_map(|ns| stored.iter().filter(move |b| b.namespace == *ns)).cloned().collect();
         if blobs.is_empty() {
             return Err(node_error("blob: not found"));
         }
@@ -143,7 +153,13 @@ impl HeaderApiServer for Api {
             return Err(invalid("header: height must be bigger than zero"));
         }
         let mut head = self.0.head.subscribe();
-        head.wait_for(|h| h.as_ref().is_some_and(|h| h.height() >= height)).await.map_err(|_| node_error("the DA node is shutting down"))?;
+        let mut stopping = self.0.stopping.clone();
+        tokio::select! {
+            reached = head.wait_for(|h| h.as_ref().is_some_and(|h| h.height() >= height)) => {
+                reached.map_err(|_| node_error(SHUTTING_DOWN))?;
+            }
+            _ = stopping.wait_for(|stop| *stop) => return Err(node_error(SHUTTING_DOWN)),
+        }
         self.header_at(height)
     }
 }
@@ -155,12 +171,22 @@ impl StateApiServer for Api {
     }
 }
 
+fn max_request_bytes(max_blob: usize) -> usize {
+    (max_blob / 3 * 4 + 4).saturating_mul(2).max(10 * 1024 * 1024)
+}
+
 pub async fn serve(node: Arc<DaNode>, addr: SocketAddr, token: Option<String>) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let max_blob = node.args.max_blob_bytes;
     let mut module = BlobApiServer::into_rpc(Api(node.clone()));
     module.merge(HeaderApiServer::into_rpc(Api(node.clone()))).map_err(std::io::Error::other)?;
     module.merge(StateApiServer::into_rpc(Api(node.clone()))).map_err(std::io::Error::other)?;
     let http = tower::ServiceBuilder::new().layer(InterceptLayer::new(Gate { node, token: token.map(|t| format!("Bearer {t}")) }));
-    let server = Server::builder().set_http_middleware(http).build(addr).await?;
+    // Room for the largest submission (base64 and JSON around it) and for a busy height's GetAll.
+    let config = ServerConfig::builder()
+        .max_request_body_size(u32::try_from(max_request_bytes(max_blob)).unwrap_or(u32::MAX))
+        .max_response_body_size(256 * 1024 * 1024)
+        .build();
+    let server = Server::builder().set_config(config).set_http_middleware(http).build(addr).await?;
     let local = server.local_addr()?;
     Ok((local, server.start(module)))
 }
@@ -174,7 +200,7 @@ struct Gate {
 impl Intercept for Gate {
     fn intercept(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<HttpResponse> {
         if is_plain_get(method, uri, headers, &["/health"]) {
-            let height = self.node.head().map(|h| h.height());
+            let height = self.node.head_height();
             let body = serde_json::json!({ "status": "ok", "height": height, "block_time_ms": self.node.args.block_time.as_millis() as u64 });
             return Some(json_response(StatusCode::OK, &body));
         }

@@ -12,7 +12,7 @@ const BLOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("blobs");
 #[error("DA store: {0}")]
 pub struct StoreError(String);
 
-fn err(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
@@ -62,11 +62,5 @@ impl Store {
         let table = txn.open_table(HEADERS).map_err(err)?;
         let Some((_, bytes)) = table.last().map_err(err)? else { return Ok(None) };
         serde_json::from_slice(bytes.value()).map(Some).map_err(err)
-    }
-}
-
-impl StoreError {
-    pub fn from_join(e: &tokio::task::JoinError) -> StoreError {
-        StoreError(format!("write task: {e}"))
     }
 }

@@ -21,10 +21,14 @@ struct Running {
 }
 
 async fn start(dir: &Path, token: Option<&str>) -> Running {
+    start_with_block_time(dir, token, Duration::from_millis(300)).await
+}
+
+async fn start_with_block_time(dir: &Path, token: Option<&str>, block_time: Duration) -> Running {
     let args = DaArgs {
         addr: "127.0.0.1".parse().unwrap(),
         port: 0,
-        block_time: Duration::from_millis(300),
+        block_time,
         data_dir: dir.to_path_buf(),
         max_blob_bytes: 64 * 1024,
         auth_token: token.map(str::to_string),
@@ -58,17 +62,23 @@ async fn a_rollup_client_submits_and_reads_blobs() {
 
     let first = blob(ns, b"batch one");
     let second = blob(ns, &[7u8; 3000]);
-    let height = http.blob_submit(&[first.clone(), second.clone()], TxConfig::default()).await.unwrap();
-    assert!(height >= 1);
+    let elsewhere = blob(other, b"another rollup");
+    let before = http.header_network_head().await.map_or(0, |h| h.height());
+    let height = http.blob_submit(&[first.clone(), elsewhere.clone(), second.clone()], TxConfig::default()).await.unwrap();
+    assert!(height > before, "included in a block made after the call");
 
     let got = ws.blob_get(height, ns, first.commitment).await.unwrap();
     assert_eq!(got.data, first.data);
     assert_eq!(got.commitment, first.commitment);
     let all = http.blob_get_all(height, &[ns]).await.unwrap().unwrap();
     assert_eq!(all.iter().map(|b| b.data.clone()).collect::<Vec<_>>(), vec![first.data.clone(), second.data.clone()]);
+    // In the order the namespaces are asked for.
+    let both = http.blob_get_all(height, &[other, ns]).await.unwrap().unwrap();
+    assert_eq!(both.iter().map(|b| b.data.clone()).collect::<Vec<_>>(), vec![elsewhere.data.clone(), first.data.clone(), second.data.clone()]);
 
-    // celestia-node's "blob: not found" for a namespace with nothing at that height.
-    let missing = http.blob_get_all(height, &[other]).await.unwrap_err();
+    // "blob: not found" for a namespace with nothing at that height.
+    let nothing = Namespace::new_v0(b"nothing").unwrap();
+    let missing = http.blob_get_all(height, &[nothing]).await.unwrap_err();
     assert!(missing.to_string().contains("blob: not found"), "{missing}");
     let future = http.blob_get_all(height + 1000, &[ns]).await.unwrap_err();
     assert!(future.to_string().contains("from the future"), "{future}");
@@ -122,19 +132,55 @@ async fn blocks_and_blobs_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let ns = Namespace::new_v0(b"andechain").unwrap();
     let kept = blob(ns, b"kept across restarts");
-    let (height, hash) = {
+    let (height, hash, last) = {
         let da = start(dir.path(), None).await;
         let client = Client::new(&format!("http://{}", da.addr), None, None, None).await.unwrap();
         let height = client.blob_submit(std::slice::from_ref(&kept), TxConfig::default()).await.unwrap();
         let hash = client.header_get_by_height(height).await.unwrap().hash();
         da.stop().await;
-        (height, hash)
+        (height, hash, stored_head(dir.path()).await)
     };
     let da = start(dir.path(), None).await;
     let client = Client::new(&format!("http://{}", da.addr), None, None, None).await.unwrap();
     assert_eq!(client.header_get_by_height(height).await.unwrap().hash(), hash);
     assert_eq!(client.blob_get(height, ns, kept.commitment).await.unwrap().data, kept.data);
-    let next = client.header_wait_for_height(height + 1).await.unwrap();
-    assert_eq!(next.height(), height + 1, "heights continue after the restart");
+    // The restarted node makes a block above the last stored one.
+    let next = tokio::time::timeout(Duration::from_secs(10), client.header_wait_for_height(last + 1))
+        .await
+        .expect("a new block after the restart")
+        .unwrap();
+    assert_eq!(next.height(), last + 1, "heights continue after the restart");
     da.stop().await;
+}
+
+/// The last height stored in a stopped node's data directory, read through a node started with
+/// a block time too long to add any.
+async fn stored_head(dir: &Path) -> u64 {
+    let da = start_with_block_time(dir, None, Duration::from_secs(3600)).await;
+    let client = Client::new(&format!("http://{}", da.addr), None, None, None).await.unwrap();
+    let head = client.header_network_head().await.unwrap().height();
+    da.stop().await;
+    head
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_answers_waiting_calls_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    // No block comes in the test's lifetime: the submission and the wait stay pending.
+    let da = start_with_block_time(dir.path(), None, Duration::from_secs(3600)).await;
+    let client = std::sync::Arc::new(Client::new(&format!("ws://{}", da.addr), None, None, None).await.unwrap());
+    let ns = Namespace::new_v0(b"andechain").unwrap();
+    let submit = tokio::spawn({
+        let client = client.clone();
+        async move { client.blob_submit(&[blob(ns, b"never included")], TxConfig::default()).await }
+    });
+    let wait = tokio::spawn({
+        let client = client.clone();
+        async move { client.header_wait_for_height(1000).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::timeout(Duration::from_secs(10), da.stop()).await.expect("the node stops with calls in flight");
+    let submitted = submit.await.unwrap().unwrap_err();
+    assert!(submitted.to_string().contains("shutting down"), "{submitted}");
+    assert!(wait.await.unwrap().is_err());
 }

@@ -57,8 +57,8 @@ pub struct CaptchaArgs {
 pub enum CaptchaConfigError {
     #[error("CAPTCHA_PROVIDER is set: CAPTCHA_SITE_KEY and CAPTCHA_SECRET_FILE (or CAPTCHA_SECRET) are required too")]
     Incomplete,
-    #[error("cannot read the captcha secret file {0}: {1}")]
-    File(String, std::io::Error),
+    #[error(transparent)]
+    File(#[from] ande_chain::SecretFileError),
     #[error("CAPTCHA_VERIFY_URL is not an http(s) URL: {0}")]
     Url(String),
     #[error("cannot set up TLS for captcha verification: {0}")]
@@ -95,13 +95,7 @@ impl Captcha {
     /// None when no provider is configured.
     pub fn from_args(args: &CaptchaArgs) -> Result<Option<Captcha>, CaptchaConfigError> {
         let Some(provider) = args.provider else { return Ok(None) };
-        let secret = match (&args.secret_file, &args.secret) {
-            (Some(path), _) => {
-                std::fs::read_to_string(path).map_err(|e| CaptchaConfigError::File(path.display().to_string(), e))?.trim().to_string()
-            }
-            (None, Some(secret)) => secret.trim().to_string(),
-            (None, None) => return Err(CaptchaConfigError::Incomplete),
-        };
+        let secret = ande_chain::read_secret(args.secret_file.as_deref(), args.secret.as_deref())?.ok_or(CaptchaConfigError::Incomplete)?;
         let site_key = args.site_key.clone().filter(|k| !k.trim().is_empty()).ok_or(CaptchaConfigError::Incomplete)?;
         if secret.is_empty() {
             return Err(CaptchaConfigError::Incomplete);

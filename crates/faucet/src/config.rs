@@ -75,8 +75,8 @@ impl std::fmt::Debug for FaucetArgs {
 pub enum KeyError {
     #[error("no faucet key: set FAUCET_PRIVATE_KEY_FILE (or FAUCET_PRIVATE_KEY)")]
     Missing,
-    #[error("cannot read the faucet key file {0}: {1}")]
-    File(String, std::io::Error),
+    #[error(transparent)]
+    File(#[from] ande_chain::SecretFileError),
     // The key's text is never part of an error.
     #[error("the faucet key is not a valid secp256k1 private key (64 hex digits)")]
     Invalid,
@@ -84,12 +84,8 @@ pub enum KeyError {
 
 impl FaucetArgs {
     pub fn signer(&self) -> Result<PrivateKeySigner, KeyError> {
-        let text = match (&self.private_key_file, &self.private_key) {
-            (Some(path), _) => std::fs::read_to_string(path).map_err(|e| KeyError::File(path.display().to_string(), e))?,
-            (None, Some(key)) => key.clone(),
-            (None, None) => return Err(KeyError::Missing),
-        };
-        text.trim().parse::<PrivateKeySigner>().map_err(|_| KeyError::Invalid)
+        let text = ande_chain::read_secret(self.private_key_file.as_deref(), self.private_key.as_deref())?.ok_or(KeyError::Missing)?;
+        text.parse::<PrivateKeySigner>().map_err(|_| KeyError::Invalid)
     }
 
     pub fn cooldown(&self) -> Duration {
