@@ -158,6 +158,11 @@ pub async fn run(args: DaArgs, mut shutdown: watch::Receiver<bool>, bound: Optio
         stopping: shutdown.clone(),
         args,
     });
+    // A real network always has a head: a new store starts with its first block made before the
+    // server answers, so `header.NetworkHead` never finds none.
+    if node.head().is_none() {
+        node.produce(&mut signer).await?;
+    }
     let addr = SocketAddr::new(node.args.addr, node.args.port);
     let (local, server) = rpc::serve(node.clone(), addr, token).await.map_err(|source| DaError::Listen { addr, source })?;
     tracing::info!(%local, "DA JSON-RPC listening (HTTP and WebSocket)");

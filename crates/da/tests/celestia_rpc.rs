@@ -63,7 +63,7 @@ async fn a_rollup_client_submits_and_reads_blobs() {
     let first = blob(ns, b"batch one");
     let second = blob(ns, &[7u8; 3000]);
     let elsewhere = blob(other, b"another rollup");
-    let before = http.header_network_head().await.map_or(0, |h| h.height());
+    let before = http.header_network_head().await.unwrap().height();
     let height = http.blob_submit(&[first.clone(), elsewhere.clone(), second.clone()], TxConfig::default()).await.unwrap();
     assert!(height > before, "included in a block made after the call");
 
@@ -92,6 +92,18 @@ async fn a_rollup_client_submits_and_reads_blobs() {
     assert!(http.header_network_head().await.unwrap().height() >= height + 2);
     assert!(http.header_local_head().await.unwrap().height() >= height + 2);
     assert!(http.state_balance().await.unwrap().amount() > 0);
+    da.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_node_has_a_head_as_soon_as_it_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    // A block time no test waits for: the head can only be the one made at start.
+    let da = start_with_block_time(dir.path(), None, Duration::from_secs(3600)).await;
+    let client = Client::new(&format!("http://{}", da.addr), None, None, None).await.unwrap();
+    let head = client.header_network_head().await.unwrap();
+    assert_eq!(head.height(), 1);
+    assert_eq!(client.header_local_head().await.unwrap().height(), 1);
     da.stop().await;
 }
 
