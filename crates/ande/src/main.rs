@@ -30,7 +30,8 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the sequencer: block production, execution, storage and JSON-RPC.
+    /// Run the sequencer (block production, execution, storage, JSON-RPC, posting to DA), or
+    /// with `--mode full` a full node that rebuilds and verifies the chain from DA.
     Node(ande_node::NodeArgs),
     /// Run a local Celestia-compatible data availability node (celestia-node's RPC on 26658).
     Da(ande_da::DaArgs),
@@ -38,9 +39,9 @@ enum Command {
     Faucet(ande_faucet::FaucetArgs),
     /// Run the faucet page, which forwards /api/* to the faucet API.
     FaucetUi(ande_faucet::ui::FaucetUiArgs),
-    /// Run the local development stack in one process: the sequencer (8545/8546), the local DA
-    /// node (26658), the faucet API (8081) paying from the genesis' last development key, and
-    /// the faucet page (3001).
+    /// Run the local development stack in one process: the sequencer (8545/8546) posting its
+    /// blocks to the local DA node (26658), the faucet API (8081) paying from the genesis' last
+    /// development key, and the faucet page (3001).
     Up(ande_node::NodeArgs),
     /// Check a local service's health (the container health check): exit 0 when healthy.
     Probe(probe::ProbeArgs),
@@ -57,7 +58,7 @@ fn defaults<T: clap::Args>() -> eyre::Result<T> {
     Ok(Defaults::<T>::try_parse_from(["ande"])?.args)
 }
 
-async fn up(node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>) -> eyre::Result<()> {
+async fn up(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>) -> eyre::Result<()> {
     let spec = ande_chain::ChainSpec::from_file(&node.genesis)?;
     // Development only: a genesis that lists private keys (genesis/local.json) lends one to the
     // faucet. A public network's genesis has none, and `ande up` refuses it.
@@ -85,6 +86,14 @@ async fn up(node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>) -> eyre:
     if std::env::var_os("DA_DATA_DIR").is_none() {
         // Beside the node's data: data/node and data/da by default.
         da.data_dir = node.datadir.with_file_name("da");
+    }
+    if node.da.url.is_none() {
+        // The sequencer posts to the local DA node, signing with the genesis' first development key.
+        node.da.url = Some(format!("http://{}:{}", da.addr, da.port));
+        if node.da.sequencer_key.is_none() && node.da.sequencer_key_file.is_none() {
+            let first = spec.genesis.alloc.values().find_map(|account| account.private_key).expect("a development key exists: checked above");
+            node.da.sequencer_key = Some(first.to_string());
+        }
     }
     tokio::try_join!(
         async { ande_node::run(node, shutdown.clone()).await.wrap_err("ande node failed") },

@@ -47,6 +47,8 @@ pub struct Chain {
     published: parking_lot::RwLock<Arc<StoreReader>>,
     pub blocks: broadcast::Sender<Arc<BlockEvent>>,
     pub pending_txs: broadcast::Sender<B256>,
+    /// Where the chain stands in DA (posting or following).
+    pub da_status: Mutex<crate::da::DaStatus>,
 }
 
 impl Chain {
@@ -75,6 +77,7 @@ impl Chain {
             head,
             blocks: broadcast::channel(256).0,
             pending_txs: broadcast::channel(4096).0,
+            da_status: Mutex::new(crate::da::DaStatus { role: "off", ..Default::default() }),
         })
     }
 

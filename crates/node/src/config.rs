@@ -6,8 +6,19 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// What the node does: produce blocks, or rebuild them from DA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Order transactions into blocks, serve them, and post them to DA.
+    Sequencer,
+    /// Rebuild and verify the chain from DA; forward transactions to the sequencer.
+    Full,
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct NodeArgs {
+    #[arg(long, env = "NODE_MODE", value_enum, default_value_t = Mode::Sequencer)]
+    pub mode: Mode,
     /// Genesis file (geth format). The chain id comes from here.
     #[arg(long, env = "GENESIS", default_value = "genesis/local.json")]
     pub genesis: PathBuf,
@@ -86,6 +97,8 @@ pub struct NodeArgs {
     /// Keep historical state for only the last N blocks (blocks and receipts are kept).
     #[arg(long = "prune.keep-blocks", env = "PRUNE_KEEP_BLOCKS")]
     pub prune_keep_blocks: Option<u64>,
+    #[command(flatten)]
+    pub da: crate::da::DaConfig,
 }
 
 impl NodeArgs {

@@ -3,6 +3,7 @@
 
 pub mod chain;
 pub mod config;
+pub mod da;
 pub mod error;
 pub mod evm;
 mod genesis;
@@ -14,7 +15,7 @@ pub mod rpc;
 pub mod storage;
 pub mod trie;
 
-pub use config::NodeArgs;
+pub use config::{Mode, NodeArgs};
 
 use ande_chain::{ChainSpec, ensure_chain_id};
 use std::net::SocketAddr;
@@ -32,21 +33,37 @@ pub enum NodeError {
     ChainId(#[from] ande_chain::ChainIdMismatch),
     #[error(transparent)]
     Store(#[from] error::StoreError),
+    #[error(transparent)]
+    Da(#[from] da::DaConfigError),
+    #[error(transparent)]
+    Follow(#[from] da::follower::FollowError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("{0}")]
     Other(String),
 }
 
-/// Runs the sequencer until `shutdown` fires.
-pub async fn run(args: NodeArgs, mut shutdown: Shutdown) -> Result<(), NodeError> {
+/// What the node runs besides its RPC servers, set up before they start so that bad settings
+/// fail at once.
+enum Work {
+    Sequencer(Option<Box<da::poster::Poster>>),
+    Full(da::follower::Follower),
+}
+
+/// Runs the node until `shutdown` fires.
+pub async fn run(args: NodeArgs, shutdown: Shutdown) -> Result<(), NodeError> {
     let spec = ChainSpec::from_file(&args.genesis)?;
     ensure_chain_id(args.chain_id, spec.chain_id, format!("the genesis file {}", args.genesis.display()))?;
     let chain = Arc::new(chain::Chain::open(spec, args.clone())?);
+    let work = prepare_work(&chain, &args).await?;
+    let forward = match (&work, &args.da.sequencer_url) {
+        (Work::Full(_), Some(url)) => Some(rpc::Forward::new(url).map_err(NodeError::Other)?),
+        _ => None,
+    };
 
     let metrics_addr = SocketAddr::new(args.http_addr, args.metrics_port);
     metrics::install(metrics_addr).map_err(NodeError::Other)?;
-    let module = rpc::module(chain.clone()).map_err(|e| NodeError::Other(e.to_string()))?;
+    let module = rpc::module(chain.clone(), forward).map_err(|e| NodeError::Other(e.to_string()))?;
     let mut handles = Vec::new();
     for port in [args.http_port, args.ws_port] {
         let addr = SocketAddr::new(args.http_addr, port);
@@ -59,8 +76,43 @@ pub async fn run(args: NodeArgs, mut shutdown: Shutdown) -> Result<(), NodeError
     tracing::info!(%metrics_addr, "metrics listening");
 
     let gauges = tokio::spawn(report_gauges(chain.clone()));
+    let result = match work {
+        Work::Sequencer(poster) => sequence(chain, poster, shutdown).await,
+        Work::Full(follower) => follower.run(shutdown).await.map_err(NodeError::from),
+    };
+    gauges.abort();
+    for handle in handles {
+        let _ = handle.stop();
+        handle.stopped().await;
+    }
+    match &result {
+        Ok(()) => tracing::info!("node stopped"),
+        Err(e) => tracing::error!(error = %e, "node stopped"),
+    }
+    result
+}
+
+async fn prepare_work(chain: &Arc<chain::Chain>, args: &NodeArgs) -> Result<Work, NodeError> {
+    let client = args.da.client().await?;
+    match args.mode {
+        Mode::Sequencer => {
+            let Some(client) = client else { return Ok(Work::Sequencer(None)) };
+            let poster = da::poster::Poster::new(chain.clone(), client, args.da.namespace()?, args.da.signer()?, args.da.clone())?;
+            Ok(Work::Sequencer(Some(Box::new(poster))))
+        }
+        Mode::Full => {
+            let (Some(client), Some(sequencer)) = (client, args.da.sequencer_address) else {
+                return Err(da::DaConfigError::FullNodeNeedsDa.into());
+            };
+            Ok(Work::Full(da::follower::Follower::new(chain.clone(), client, args.da.namespace()?, sequencer, &args.da)?))
+        }
+    }
+}
+
+/// Produces blocks on their own thread, and posts them to DA when configured.
+async fn sequence(chain: Arc<chain::Chain>, poster: Option<Box<da::poster::Poster>>, mut shutdown: Shutdown) -> Result<(), NodeError> {
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
     let producer_chain = chain.clone();
     std::thread::Builder::new()
         .name("block-producer".into())
@@ -68,25 +120,34 @@ pub async fn run(args: NodeArgs, mut shutdown: Shutdown) -> Result<(), NodeError
             let _ = done_tx.send(producer::run(&producer_chain, &stop_rx));
         })
         .map_err(|e| NodeError::Other(format!("cannot start the block producer: {e}")))?;
-    let mut done_rx = done_rx;
+    let mut posting = poster.map(|p| tokio::spawn(p.run(shutdown.clone())));
     let finished = |r: Result<Result<(), error::StoreError>, _>| {
         r.map_err(|_| NodeError::Other("the block producer stopped".into())).and_then(|r| r.map_err(NodeError::from))
     };
-    let result = tokio::select! {
-        r = &mut done_rx => finished(r),
-        _ = shutdown.changed() => {
-            // Let a block being built finish its commit before the process exits.
-            let _ = stop_tx.send(());
-            finished(done_rx.await)
+    let poster_done = async {
+        match posting.as_mut() {
+            Some(task) => task.await,
+            None => std::future::pending().await,
         }
     };
-    gauges.abort();
-    for handle in handles {
-        let _ = handle.stop();
-        handle.stopped().await;
-    }
-    tracing::info!("node stopped");
-    result
+    // Which ended first; the other is then stopped and awaited.
+    let poster_result = tokio::select! {
+        r = &mut done_rx => return finished(r),
+        r = poster_done => Some(r),
+        _ = shutdown.changed() => None,
+    };
+    // Let a block being built finish its commit before the process exits.
+    let _ = stop_tx.send(());
+    let produced = finished(done_rx.await);
+    let posted = match poster_result {
+        Some(r) => r,
+        None => match posting {
+            Some(task) => task.await,
+            None => Ok(Ok(())),
+        },
+    };
+    let posted = posted.map_err(|_| NodeError::Other("the DA poster stopped".into())).and_then(|r| r.map_err(NodeError::from));
+    produced.and(posted)
 }
 
 async fn report_gauges(chain: Arc<chain::Chain>) {

@@ -9,7 +9,8 @@ use alloy_consensus::{
     Eip658Value, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction, TxEnvelope,
     TxType, proofs,
 };
-use alloy_primitives::{B64, B256, Bloom, U256};
+use alloy_primitives::{Address, B64, B256, Bloom, U256};
+use crate::pool::PoolTx;
 use revm::context::result::EVMError;
 use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
 use std::sync::Arc;
@@ -38,18 +39,51 @@ pub struct Prepared<'a> {
     built: Built,
 }
 
-/// Builds the next block with the given timestamp from the pool, on the latest state.
-pub fn prepare_block(chain: &Chain, timestamp: u64) -> Result<Prepared<'_>, StoreError> {
+impl Prepared<'_> {
+    pub fn header(&self) -> &Header {
+        &self.commit.header
+    }
+
+    pub fn hash(&self) -> B256 {
+        self.commit.hash
+    }
+
+    /// Marks the block as read from DA at `height`, recorded with the block itself.
+    pub fn set_da_height(&mut self, height: u64) {
+        self.commit.da_height = Some(height);
+    }
+}
+
+/// Where a block's transactions come from: the pool (sequencer) or a DA batch (full node).
+pub trait TxSource: Iterator<Item = Arc<PoolTx>> {
+    /// `tx` cannot go in the block (it does not fit, or cannot execute).
+    fn reject(&mut self, tx: &PoolTx, reason: &str);
+}
+
+impl TxSource for crate::pool::BestTransactions {
+    /// Its sender's later transactions cannot go in either; the rest of the pool still can.
+    fn reject(&mut self, tx: &PoolTx, _reason: &str) {
+        self.skip_sender(&tx.sender());
+    }
+}
+
+/// Builds the sequencer's next block with the given timestamp from the pool.
+pub fn prepare_from_pool(chain: &Chain, timestamp: u64) -> Result<Prepared<'_>, StoreError> {
+    let mut best = chain.pool.lock().best(chain.next_base_fee());
+    let beneficiary = chain.args.coinbase.unwrap_or(chain.spec.genesis.coinbase);
+    prepare_block(chain, timestamp, beneficiary, &mut best)
+}
+
+/// Builds the next block on the latest state from the transactions `source` yields, in order.
+pub fn prepare_block<'a>(chain: &'a Chain, timestamp: u64, beneficiary: Address, source: &mut dyn TxSource) -> Result<Prepared<'a>, StoreError> {
     let started = Instant::now();
     let parent = chain.head();
     let number = parent.header.number + 1;
     let base_fee = next_base_fee(&chain.spec, &parent.header);
     let gas_limit = parent.header.gas_limit;
-    let beneficiary = chain.args.coinbase.unwrap_or(chain.spec.genesis.coinbase);
     let ctx = BlockContext { number, timestamp, beneficiary, base_fee, gas_limit, prevrandao: parent.hash };
     let sink = chain.spec.base_fee_sink_at(number);
 
-    let mut best = chain.pool.lock().best(base_fee);
     let db = StateDb::new(StoredState::new(chain.reader()?, StateAt::Latest));
     let mut evm = Context::mainnet()
         .with_db(db)
@@ -57,23 +91,23 @@ pub fn prepare_block(chain: &Chain, timestamp: u64) -> Result<Prepared<'_>, Stor
         .with_block(evm::block_env(&ctx))
         .build_mainnet();
 
-    let mut txs: Vec<(Arc<crate::pool::PoolTx>, ReceiptEnvelope)> = Vec::new();
+    let mut txs: Vec<(Arc<PoolTx>, ReceiptEnvelope)> = Vec::new();
     let mut invalid = Vec::new();
     let mut cumulative_gas = 0u64;
-    while let Some(tx) = best.next() {
+    while let Some(tx) = source.next() {
         if cumulative_gas + tx.tx.gas_limit() > gas_limit {
-            // Does not fit; smaller ones may still. Stop once the block is nearly full.
+            source.reject(&tx, "exceeds the gas left in the block");
+            // Smaller ones may still fit. Stop once the block is nearly full.
             if gas_limit - cumulative_gas < 21_000 {
                 break;
             }
-            best.skip_sender(&tx.sender());
             continue;
         }
         let env = match evm::tx_env(tx.tx.inner(), tx.sender()) {
             Ok(env) => env,
-            Err(_) => {
+            Err(e) => {
+                source.reject(&tx, &e.to_string());
                 invalid.push(tx.hash);
-                best.skip_sender(&tx.sender());
                 continue;
             }
         };
@@ -82,8 +116,8 @@ pub fn prepare_block(chain: &Chain, timestamp: u64) -> Result<Prepared<'_>, Stor
             Err(EVMError::Database(e)) => return Err(e),
             Err(e) => {
                 tracing::debug!(hash = %tx.hash, error = %e, "dropping transaction that cannot execute");
+                source.reject(&tx, &e.to_string());
                 invalid.push(tx.hash);
-                best.skip_sender(&tx.sender());
                 continue;
             }
         };
@@ -244,7 +278,7 @@ pub fn run(chain: &Chain, stop: &std::sync::mpsc::Receiver<()>) -> Result<(), St
         let parent_ts = chain.head().header.timestamp;
         let min_step = u64::from(block_time >= Duration::from_secs(1));
         let timestamp = due_unix.as_secs().max(parent_ts + min_step);
-        let committed = commit_prepared(chain, prepare_block(chain, timestamp)?)?;
+        let committed = commit_prepared(chain, prepare_from_pool(chain, timestamp)?)?;
         let work = committed.prepared.built.build_time + committed.prepared.built.commit_time;
         if !wait_until(due) {
             return Ok(());

@@ -163,3 +163,18 @@ export async function startRedis() {
   }), { what: 'redis-server' });
   return { url, stop: async () => { child.kill('SIGTERM'); await exited; } };
 }
+
+/** Runs `ande da` (the local DA node) on a free loopback port; resolves once /health answers 200. */
+export async function startDa({ dataDir = tempDir('ande-da-'), blockTime = '500ms', port, args = [] } = {}) {
+  const daPort = port ?? await freePort();
+  const da = { url: `http://127.0.0.1:${daPort}`, dataDir, port: daPort };
+  const daArgs = ['da', '--port', String(daPort), '--block-time', blockTime, '--data-dir', dataDir, ...args];
+  return spawnService('ande da', daArgs, {}, `${da.url}/health`, da);
+}
+
+/** The block range a DA batch's envelope names (docs/da-batch-format.md), from its base64 data. */
+export function batchRange(base64) {
+  const data = Buffer.from(base64, 'base64');
+  if (data.subarray(0, 4).toString() !== 'ANDE') return null;
+  return { chainId: Number(data.readBigUInt64BE(5)), first: Number(data.readBigUInt64BE(13)), last: Number(data.readBigUInt64BE(21)) };
+}

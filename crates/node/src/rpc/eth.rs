@@ -55,7 +55,7 @@ pub trait EthApi {
     #[method(name = "feeHistory")]
     fn fee_history(&self, count: U64, newest: BlockNumberOrTag, percentiles: Option<Vec<f64>>) -> RpcResult<FeeHistory>;
     #[method(name = "sendRawTransaction")]
-    fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
     #[method(name = "getTransactionByHash")]
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>>;
     #[method(name = "getTransactionByBlockHashAndIndex")]
@@ -106,6 +106,8 @@ pub struct EthRpc {
     /// The suggested tip and the head it was computed at: wallets ask for it often, and it
     /// changes only with a new block.
     pub tip: parking_lot::Mutex<Option<(B256, u128)>>,
+    /// A full node's route to the sequencer for transactions.
+    pub forward: Option<super::Forward>,
 }
 
 impl EthRpc {
@@ -350,8 +352,11 @@ impl EthApiServer for EthRpc {
         super::fees::fee_history(&self.chain, &*self.reader()?, count.to(), newest, percentiles)
     }
 
-    fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
-        Ok(self.chain.submit_raw(&raw)?)
+    async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
+        match &self.forward {
+            Some(forward) => forward.send_raw_transaction(raw).await,
+            None => Ok(self.chain.submit_raw(&raw)?),
+        }
     }
 
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {

@@ -1,7 +1,10 @@
 //! `GET /` and `GET /health` on the RPC ports: 200 with {chain_id, head, head_age_ms} while the
-//! head is younger than three block times, 503 otherwise. WebSocket upgrades pass through.
+//! node is ready, 503 with a reason otherwise: a sequencer whose head is older than three block
+//! times or whose DA backlog passed `DA_MAX_BACKLOG`; a full node that has not read DA up to its
+//! head lately. WebSocket upgrades pass through.
 
 use crate::chain::Chain;
+use crate::config::Mode;
 use ande_http::{Intercept, is_plain_get, json_response};
 use hyper::{HeaderMap, Method, StatusCode, Uri};
 use jsonrpsee::server::HttpResponse;
@@ -29,18 +32,39 @@ impl Intercept for HealthCheck {
     }
 }
 
-/// The health report: whether the head is fresh, and the JSON body.
+/// A full node is ready while it has read DA up to the DA head this recently.
+const FULL_NODE_SYNC_AGE: Duration = Duration::from_secs(30);
+
+/// The health report: whether the node is ready, and the JSON body.
 pub fn report(chain: &Chain) -> (bool, serde_json::Value) {
     let head = chain.head();
     let age = head.committed_at.elapsed();
-    let interval = if chain.args.lazy { chain.args.lazy_max_idle } else { chain.args.block_time };
-    let healthy = age < interval * 3 + Duration::from_millis(500);
-    let body = serde_json::json!({
-        "status": if healthy { "ok" } else { "stale" },
+    let problem = match chain.args.mode {
+        Mode::Sequencer => {
+            let interval = if chain.args.lazy { chain.args.lazy_max_idle } else { chain.args.block_time };
+            let backlog = chain.da_status.lock().pending_blocks;
+            if age >= interval * 3 + Duration::from_millis(500) {
+                Some(("stale", format!("no block for {} ms", age.as_millis())))
+            } else if backlog > chain.args.da.max_backlog {
+                Some(("degraded", format!("{backlog} blocks wait for DA, over DA_MAX_BACKLOG ({})", chain.args.da.max_backlog)))
+            } else {
+                None
+            }
+        }
+        Mode::Full => match chain.da_status.lock().synced_at {
+            Some(at) if at.elapsed() < FULL_NODE_SYNC_AGE => None,
+            _ => Some(("syncing", "not caught up with DA".to_string())),
+        },
+    };
+    let mut body = serde_json::json!({
+        "status": problem.as_ref().map_or("ok", |(status, _)| *status),
         "chain_id": chain.spec.chain_id,
         "head": head.header.number,
         "head_hash": head.hash,
         "head_age_ms": age.as_millis() as u64,
     });
-    (healthy, body)
+    if let Some((_, reason)) = problem.as_ref() {
+        body["reason"] = reason.clone().into();
+    }
+    (problem.is_none(), body)
 }

@@ -7,6 +7,7 @@ pub mod error;
 mod eth;
 mod fees;
 mod filters;
+mod forward;
 mod health;
 mod other;
 mod proof;
@@ -15,6 +16,7 @@ mod trace;
 
 use crate::chain::Chain;
 use eth::{EthApiServer, EthRpc};
+pub use forward::Forward;
 use jsonrpsee::RpcModule;
 use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceBuilder, RpcServiceT};
 use jsonrpsee::server::{BatchRequestConfig, MethodResponse, Server, ServerConfig, ServerHandle};
@@ -27,10 +29,10 @@ use std::sync::Arc;
 use std::time::Instant;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
-/// All namespaces in one module.
-pub fn module(chain: Arc<Chain>) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
+/// All namespaces in one module. `forward`: a full node's route to the sequencer.
+pub fn module(chain: Arc<Chain>, forward: Option<Forward>) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
     let mut module = RpcModule::new(());
-    module.merge(EthRpc { chain: chain.clone(), filters: Default::default(), tip: Default::default() }.into_rpc())?;
+    module.merge(EthRpc { chain: chain.clone(), filters: Default::default(), tip: Default::default(), forward }.into_rpc())?;
     let misc = || other::Misc { chain: chain.clone() };
     module.merge(Web3ApiServer::into_rpc(misc()))?;
     module.merge(NetApiServer::into_rpc(misc()))?;

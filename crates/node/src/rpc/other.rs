@@ -60,6 +60,12 @@ pub trait AndeApi {
     /// The native currency, as the genesis names it (for wallets' `wallet_addEthereumChain`).
     #[method(name = "nativeCurrency")]
     fn native_currency(&self) -> RpcResult<ande_chain::NativeCurrency>;
+    /// Where the chain stands in DA: posted, included, pending.
+    #[method(name = "daStatus")]
+    fn da_status(&self) -> RpcResult<crate::da::DaStatus>;
+    /// The DA height that includes a block; null until it is known.
+    #[method(name = "getBlockDaHeight")]
+    fn block_da_height(&self, number: U64) -> RpcResult<Option<U64>>;
 }
 
 #[rpc(server, namespace = "debug")]
@@ -110,6 +116,12 @@ fn group<T>(txs: Vec<Arc<PoolTx>>, f: impl Fn(&PoolTx) -> T) -> ByNonce<T> {
 impl AndeApiServer for Misc {
     fn native_currency(&self) -> RpcResult<ande_chain::NativeCurrency> {
         Ok(self.chain.spec.currency.clone())
+    }
+    fn da_status(&self) -> RpcResult<crate::da::DaStatus> {
+        Ok(self.chain.da_status.lock().clone())
+    }
+    fn block_da_height(&self, number: U64) -> RpcResult<Option<U64>> {
+        Ok(self.chain.reader()?.da_height(number.to())?.map(U64::from))
     }
 }
 

@@ -16,6 +16,7 @@ mod tables;
 
 pub use codec::StoredAccount;
 pub use reader::{StateAt, StoreReader, StoredTx};
+pub use tables::{DA_CURSOR_KEY, DA_INCLUDED_KEY, DA_IN_FLIGHT_KEY};
 
 use crate::error::StoreError;
 use alloy_consensus::{Header, ReceiptEnvelope};
@@ -47,6 +48,8 @@ pub struct BlockCommit {
     /// Storage slots written by the block (zero deletes the slot).
     pub storage: Vec<(Address, U256, U256)>,
     pub codes: Vec<(B256, Bytes)>,
+    /// A full node's block read from DA: the DA height that holds it.
+    pub da_height: Option<u64>,
 }
 
 pub struct Store {
@@ -86,6 +89,7 @@ impl Store {
             txn.open_table(ACCOUNT_HISTORY).map_err(redb::Error::from)?;
             txn.open_table(STORAGE_HISTORY).map_err(redb::Error::from)?;
             txn.open_table(CHANGESETS).map_err(redb::Error::from)?;
+            txn.open_table(DA_HEIGHTS).map_err(redb::Error::from)?;
         }
         txn.commit().map_err(redb::Error::from)?;
         Ok(())
@@ -111,6 +115,10 @@ impl Store {
                 return Err(StoreError::NotNext { head: 0, number });
             }
             meta.insert(HEAD_KEY, number.to_be_bytes().as_slice()).map_err(redb::Error::from)?;
+            if let Some(height) = block.da_height {
+                meta.insert(DA_INCLUDED_KEY, number.to_be_bytes().as_slice()).map_err(redb::Error::from)?;
+                txn.open_table(DA_HEIGHTS).map_err(redb::Error::from)?.insert(number, height).map_err(redb::Error::from)?;
+            }
 
             let mut headers = txn.open_table(HEADERS).map_err(redb::Error::from)?;
             let mut sealed = block.hash.to_vec();
@@ -202,6 +210,47 @@ impl Store {
                     meta.insert(GENESIS_KEY, genesis_hash.as_slice()).map_err(redb::Error::from)?;
                 }
             }
+        }
+        txn.commit().map_err(redb::Error::from)?;
+        Ok(())
+    }
+
+    /// Records that blocks `first..=last` are in DA at `height`, and that a restart resumes from
+    /// the DA height after it; clears the in-flight mark. One durable transaction.
+    pub fn record_da_inclusion(&self, first: u64, last: u64, height: u64) -> Result<(), StoreError> {
+        self.write_meta(|txn, meta| {
+            let mut heights = txn.open_table(DA_HEIGHTS).map_err(redb::Error::from)?;
+            for number in first..=last {
+                heights.insert(number, height).map_err(redb::Error::from)?;
+            }
+            meta.insert(DA_INCLUDED_KEY, last.to_be_bytes().as_slice()).map_err(redb::Error::from)?;
+            meta.insert(DA_CURSOR_KEY, (height + 1).to_be_bytes().as_slice()).map_err(redb::Error::from)?;
+            meta.remove(DA_IN_FLIGHT_KEY).map_err(redb::Error::from)?;
+            Ok(())
+        })
+    }
+
+    /// Sets (or, with `None`, clears) one of the DA bookkeeping numbers, durably.
+    pub fn set_da_mark(&self, key: &'static str, value: Option<u64>) -> Result<(), StoreError> {
+        self.write_meta(|_, meta| {
+            match value {
+                Some(v) => meta.insert(key, v.to_be_bytes().as_slice()).map(drop),
+                None => meta.remove(key).map(drop),
+            }
+            .map_err(redb::Error::from)?;
+            Ok(())
+        })
+    }
+
+    fn write_meta(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction, &mut redb::Table<'_, &'static str, &'static [u8]>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write().map_err(redb::Error::from)?;
+        txn.set_durability(Durability::Immediate).map_err(|e| StoreError::Io(e.to_string()))?;
+        {
+            let mut meta = txn.open_table(META).map_err(redb::Error::from)?;
+            f(&txn, &mut meta)?;
         }
         txn.commit().map_err(redb::Error::from)?;
         Ok(())

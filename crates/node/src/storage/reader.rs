@@ -33,7 +33,7 @@ impl StoreReader {
         Self { txn }
     }
 
-    fn meta_u64(&self, key: &str) -> Result<Option<u64>, StoreError> {
+    pub fn meta_u64(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let table = self.txn.open_table(META).map_err(redb::Error::from)?;
         let value = table.get(key).map_err(redb::Error::from)?;
         value.map(|v| codec::u64_from(v.value())).transpose()
@@ -41,6 +41,12 @@ impl StoreReader {
 
     pub fn head(&self) -> Result<Option<u64>, StoreError> {
         self.meta_u64(HEAD_KEY)
+    }
+
+    /// The DA height that includes block `number`, once known.
+    pub fn da_height(&self, number: u64) -> Result<Option<u64>, StoreError> {
+        let table = self.txn.open_table(DA_HEIGHTS).map_err(redb::Error::from)?;
+        Ok(table.get(number).map_err(redb::Error::from)?.map(|v| v.value()))
     }
 
     /// The oldest block whose state can still be read.

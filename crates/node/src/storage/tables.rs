@@ -7,6 +7,12 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const HEAD_KEY: &str = "head";
 pub const GENESIS_KEY: &str = "genesis_hash";
 pub const EARLIEST_STATE_KEY: &str = "earliest_state";
+/// The last block known to be in DA (posted by this sequencer, or read by this full node).
+pub const DA_INCLUDED_KEY: &str = "da_included";
+/// The DA height a restart resumes from: scanning for its own batches (sequencer), or reading (full node).
+pub const DA_CURSOR_KEY: &str = "da_cursor";
+/// The DA head when a submission was sent and its outcome not yet recorded (sequencer).
+pub const DA_IN_FLIGHT_KEY: &str = "da_in_flight";
 
 /// number -> hash (32) | RLP(header)
 pub const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
@@ -30,3 +36,5 @@ pub const ACCOUNT_HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new(
 pub const STORAGE_HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("storage_history");
 /// number -> the keys that block wrote
 pub const CHANGESETS: TableDefinition<u64, &[u8]> = TableDefinition::new("changesets");
+/// number -> the DA height that includes the block
+pub const DA_HEIGHTS: TableDefinition<u64, u64> = TableDefinition::new("da_heights");
