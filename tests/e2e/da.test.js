@@ -192,3 +192,29 @@ test('the sequencer killed with kill -9 mid-batch: DA holds every block once, in
     await da.stop();
   }
 });
+
+test('a batch DA refuses as too big is halved until it goes through', async () => {
+  // DA takes 3,000 bytes a blob; the sequencer believes in the default limit, so DA must refuse.
+  const da = await startDa({ args: ['--max-blob-bytes', '3000'] });
+  const sequencer = await startSequencer(da, 'e2e-halving', { env: { DA_BATCH_INTERVAL: '2s' } });
+  try {
+    const { publicClient, wallet } = clients(sequencer, DEV_KEYS[1]);
+    const hashes = [];
+    // Random calldata does not compress: about 1,500 bytes a block, several blocks a batch.
+    for (let i = 0; i < 6; i++) {
+      const data = `0x${crypto.getRandomValues(new Uint8Array(1400)).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '')}`;
+      hashes.push(await wallet.sendTransaction({ to: TO, data }));
+      await sleep(250);
+    }
+    let last = 0;
+    for (const hash of hashes) last = Math.max(last, Number((await publicClient.waitForTransactionReceipt({ hash })).blockNumber));
+    await waitFor(async () => (await daStatus(sequencer)).lastIncludedBlock >= last, { timeout: 30_000, what: 'every block in DA' });
+    assert.match(sequencer.output, /too big; halving/);
+    const ranges = await batchesInDa(da, base64Namespace((await daStatus(sequencer)).namespace));
+    assertContiguous(ranges, last);
+    assert.ok(ranges.length >= 3, `several small batches: ${JSON.stringify(ranges)}`);
+  } finally {
+    await sequencer.stop();
+    await da.stop();
+  }
+});

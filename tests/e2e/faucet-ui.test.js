@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ANDE, LOCAL_GENESIS, freePort, rpc, sleep, startFaucet, startFaucetUi, startNode, tempDir } from './lib/node.js';
+import { ANDE, LOCAL_GENESIS, freePort, rpc, sleep, startFaucet, startFaucetUi, startNode, tempDir, waitFor } from './lib/node.js';
 import { launch } from './lib/browser.js';
 
 const WALLET = '0x000000000000000000000000000000000000ba5e';
@@ -104,9 +104,13 @@ test('ande up runs the node, the DA node, the faucet API and the faucet page tog
     }
     assert.equal(receipt.status, '0x1');
     assert.equal(BigInt(await rpc(`http://127.0.0.1:${http}`, 'eth_getBalance', [WALLET, 'latest'])), 10n * 10n ** 18n, 'the local amount is 10');
-    // The DA node makes blocks and keeps them beside the node's data.
-    const head = await rpc(`http://127.0.0.1:${da}`, 'header.NetworkHead', []);
-    assert.ok(Number(head.header.height) >= 1);
+    // The sequencer posts its blocks to the DA node, which keeps them beside the node's data.
+    const status = await waitFor(async () => {
+      const s = await rpc(`http://127.0.0.1:${http}`, 'ande_daStatus');
+      return s.lastIncludedBlock >= Number(receipt.blockNumber) ? s : null;
+    }, { timeout: 20_000, what: 'the claim\'s block in DA' });
+    assert.equal(status.role, 'sequencer');
+    assert.ok(Number((await rpc(`http://127.0.0.1:${da}`, 'header.NetworkHead', [])).header.height) >= status.lastIncludedDaHeight);
     assert.ok(fs.existsSync(path.join(dir, 'da', 'da.redb')));
   } finally {
     child.kill('SIGTERM');

@@ -58,6 +58,9 @@ enum PostError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Da(String),
+    /// DA refused the batch as too big; the next one is half its size, sent without waiting.
+    #[error("too big")]
+    TooBig,
 }
 
 impl Poster {
@@ -110,6 +113,7 @@ impl Poster {
             match result {
                 Ok(()) => self.succeeded(),
                 Err(PostError::Store(e)) => return Err(e),
+                Err(PostError::TooBig) => {}
                 Err(PostError::Da(message)) => self.failed(message),
             }
         }
@@ -215,7 +219,7 @@ impl Poster {
                 self.max_blocks = ((last - first + 1) as usize / 2).max(1);
                 tracing::warn!(first, last, bytes = size, max_blocks = self.max_blocks, "DA refused the batch as too big; halving");
                 self.chain.da_status.lock().last_submitted_block = first - 1;
-                Ok(())
+                Err(PostError::TooBig)
             }
             Err(e) => Err(PostError::Da(e.to_string())),
         }
@@ -278,6 +282,8 @@ impl Poster {
     }
 
     fn succeeded(&mut self) {
+        // A limit learnt from "too big" relaxes again as batches go through.
+        self.max_blocks = self.max_blocks.saturating_mul(2);
         self.retry_at = None;
         self.retry_delay = FIRST_RETRY;
         self.gas_price = self.config.gas_price.filter(|p| *p >= 0.0);
