@@ -30,6 +30,16 @@ secrets() {
       die "no faucet key: put the funded faucet account's private key (hex) in $SECRETS/faucet_private_key"
     fi
   fi
+  if [ ! -s "$SECRETS/sequencer_key" ]; then
+    if [ "$GENESIS_FILE" = "local.json" ]; then
+      # Development only: batches are signed with genesis/local.json's first key, as `ande up` does.
+      (umask 022; grep -o '"secretKey": *"0x[0-9a-fA-F]*"' genesis/local.json | head -1 | grep -o '0x[0-9a-fA-F]*' >"$SECRETS/sequencer_key")
+    else
+      # A new key; its address (ande_daStatus "sequencer") is what full nodes set as SEQUENCER_ADDRESS.
+      say "generating $SECRETS/sequencer_key (the DA batch signing key)"
+      (umask 077; printf '0x%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$SECRETS/sequencer_key")
+    fi
+  fi
   chmod 0644 "$SECRETS"/*
 }
 

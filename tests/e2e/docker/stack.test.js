@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, cast, freePort, rpc as rpcOnce, sleep, tempDir, waitFor } from '../lib/node.js';
+import { ROOT, batchRange, cast, freePort, rpc as rpcOnce, sleep, tempDir, waitFor } from '../lib/node.js';
 import { claim, confirmed } from '../lib/faucet.js';
 
 const STAND_INS = { REDIS_IMAGE: 'andechain/test-redis:local', POSTGRES_IMAGE: 'andechain/test-postgres:local' };
@@ -57,6 +57,7 @@ before(async () => {
     'STACK_ENV=ci', 'CHAIN_ID=1234', 'GENESIS_FILE=local.json', 'NETWORK_NAME=evstack_shared_ci',
     'BIND_ADDR=127.0.0.1', `RPC_HOST_PORT=${ports.RPC}`, `WS_HOST_PORT=${ports.WS}`, `METRICS_HOST_PORT=${ports.METRICS}`,
     `FAUCET_API_HOST_PORT=${ports.FAUCET_API}`, `FAUCET_UI_HOST_PORT=${ports.FAUCET_UI}`, `DA_HOST_PORT=${ports.DA}`, 'DA_BLOCK_TIME=1s',
+    'DA_NAMESPACE=andechain-ci', 'DA_BATCH_INTERVAL=1s',
     `SECRETS_DIR=${path.join(dir, 'secrets')}`, 'FAUCET_AMOUNT=1000000000000000000', 'COOLDOWN_PERIOD=86400',
     `REDIS_IMAGE=${STAND_INS.REDIS_IMAGE}`, `POSTGRES_IMAGE=${STAND_INS.POSTGRES_IMAGE}`,
     'SEQUENCER_CPUS=1', 'SEQUENCER_MEMORY=1g', 'POSTGRES_CPUS=1', 'POSTGRES_MEMORY=1g', 'DA_CPUS=1', '',
@@ -114,6 +115,21 @@ test('celestia-da answers celestia-node\'s header API with its token, and 401 wi
   const head = await waitFor(async () => (await daCall('header.NetworkHead', [])).body.result, { what: 'a DA block' });
   assert.ok(Number(head.header.height) >= 1);
   assert.equal(head.header.chain_id, 'private');
+});
+
+test('the sequencer posts its blocks to celestia-da, signed, in order', async () => {
+  const status = await waitFor(async () => {
+    const s = await rpc(rpcUrl, 'ande_daStatus');
+    return s.lastIncludedBlock >= 2 ? s : null;
+  }, { timeout: 30_000, what: 'blocks in DA' });
+  assert.equal(status.role, 'sequencer');
+  const namespace = Buffer.from(status.namespace.slice(2), 'hex').toString('base64');
+  const { body } = await daCall('blob.GetAll', [status.lastIncludedDaHeight, [namespace]]);
+  const range = batchRange(body.result[0].data);
+  assert.equal(range.chainId, 1234);
+  assert.equal(range.last, status.lastIncludedBlock, 'the batch at the last DA height ends at the last included block');
+  assert.ok(range.first >= 1 && range.first <= range.last);
+  assert.equal(Number(await rpc(rpcUrl, 'ande_getBlockDaHeight', [`0x${range.last.toString(16)}`])), status.lastIncludedDaHeight);
 });
 
 test('the chain id and ~2 s blocks over 127.0.0.1', async () => {

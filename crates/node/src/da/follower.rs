@@ -48,6 +48,7 @@ impl Follower {
             let mut status = chain.da_status.lock();
             status.role = "full";
             status.namespace = Some(super::namespace_hex(&namespace));
+            status.sequencer = Some(sequencer);
             status.last_included_block = chain.head().header.number;
             status.da_cursor = Some(cursor);
         }

@@ -133,6 +133,8 @@ pub struct DaStatus {
     pub role: &'static str,
     /// The namespace, 29 bytes in hex.
     pub namespace: Option<String>,
+    /// The address that signs the batches (full nodes set it as SEQUENCER_ADDRESS).
+    pub sequencer: Option<Address>,
     /// The last block sent in a submission (possibly not yet confirmed).
     pub last_submitted_block: u64,
     /// The last block known to be in DA, and the DA height that holds it.

@@ -70,6 +70,7 @@ impl Poster {
             let mut status = chain.da_status.lock();
             status.role = "sequencer";
             status.namespace = Some(super::namespace_hex(&namespace));
+            status.sequencer = Some(signer.address());
             status.last_included_block = included;
             status.last_submitted_block = included;
         }
