@@ -82,6 +82,7 @@ bench: build e2e-deps
 	target/release/ande-bench throughput
 	target/release/ande-bench rpc
 	target/release/ande-bench cadence --seconds 300
+	target/release/ande-bench da
 	target/release/ande-bench memory
 	target/release/ande-bench faucet
 

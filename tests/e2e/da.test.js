@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEV_KEYS, batchRange, rpc, sleep, startDa, startNode, tempDir, waitFor } from './lib/node.js';
+import { DEV_KEYS, batchRange, rpc, runNodeExpectingFailure, sleep, startDa, startNode, tempDir, waitFor } from './lib/node.js';
 import { clients } from './lib/clients.js';
 import { compile } from './lib/contracts.js';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -217,4 +217,15 @@ test('a batch DA refuses as too big is halved until it goes through', async () =
     await sequencer.stop();
     await da.stop();
   }
+});
+
+test('DA settings that cannot work are refused at start, saying what is missing', async () => {
+  const noKey = await runNodeExpectingFailure(['--da.url', 'http://127.0.0.1:9'], { SEQUENCER_KEY: '', SEQUENCER_KEY_FILE: '' });
+  assert.notEqual(noKey.code, 0);
+  assert.match(noKey.output, /posting to DA needs the batch signing key: set SEQUENCER_KEY_FILE/);
+  const badKey = await runNodeExpectingFailure(['--da.url', 'http://127.0.0.1:9', '--sequencer-key', '0x1234']);
+  assert.match(badKey.output, /not a valid secp256k1 private key/);
+  assert.doesNotMatch(badKey.output, /0x1234/, 'the key is not echoed');
+  const full = await runNodeExpectingFailure(['--mode', 'full']);
+  assert.match(full.output, /a full node needs DA_URL and SEQUENCER_ADDRESS/);
 });

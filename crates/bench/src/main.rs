@@ -2,6 +2,7 @@
 //! the other in the same run, and prints a table and one JSON line per figure.
 
 mod client;
+mod da;
 mod faucet;
 mod process;
 mod stats;
@@ -71,6 +72,14 @@ enum Bench {
         claims: usize,
         #[arg(long, default_value_t = 100)]
         clients: usize,
+    },
+    /// Bytes posted to DA per transfer under steady load, and a full node's replay speed from DA
+    /// (ande only).
+    Da {
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1000)]
+        load_tps: u64,
     },
     /// ande's resident memory and database bytes per transfer after a large chain.
     Memory {
@@ -381,6 +390,7 @@ async fn main() -> Result<()> {
         Bench::Throughput { senders, per_sender, connections, batch } => throughput(&cli, senders, per_sender, connections, batch).await,
         Bench::Rpc { connections, seconds } => rpc(&cli, connections, seconds).await,
         Bench::Cadence { seconds, load_tps, ref targets } => cadence(&cli, seconds, load_tps, targets).await,
+        Bench::Da { seconds, load_tps } => da::run(&cli, seconds, load_tps).await,
         Bench::Memory { accounts, senders, per_sender } => memory(&cli, accounts, senders, per_sender).await,
         Bench::Faucet { claims, clients } => faucet::run(&cli.ande, &cli.workdir, claims, clients).await,
     }
