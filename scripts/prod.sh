@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 # shellcheck source=lib/stack.sh
 . scripts/lib/stack.sh
 
+# The development keys genesis/local.json lists, in order (DEVELOPMENT ONLY).
+dev_keys() { grep -o '"secretKey": *"0x[0-9a-fA-F]*"' genesis/local.json | grep -o '0x[0-9a-fA-F]*'; }
+
 # Secrets live in secrets/<env>/ (ignored by git), a 0700 folder; the files in it are made
 # readable (0644) for the containers' users, which mount them one by one.
 secrets() {
@@ -25,7 +28,7 @@ secrets() {
     if [ "$GENESIS_FILE" = "local.json" ]; then
       # Development only: genesis/local.json lists its keys; the faucet pays from the last one.
       say "using genesis/local.json's last development key for the local faucet"
-      (umask 022; grep -o '"secretKey": *"0x[0-9a-fA-F]*"' genesis/local.json | tail -1 | grep -o '0x[0-9a-fA-F]*' >"$SECRETS/faucet_private_key")
+      (umask 022; dev_keys | tail -1 >"$SECRETS/faucet_private_key")
     else
       die "no faucet key: put the funded faucet account's private key (hex) in $SECRETS/faucet_private_key"
     fi
@@ -33,7 +36,7 @@ secrets() {
   if [ ! -s "$SECRETS/sequencer_key" ]; then
     if [ "$GENESIS_FILE" = "local.json" ]; then
       # Development only: batches are signed with genesis/local.json's first key, as `ande up` does.
-      (umask 022; grep -o '"secretKey": *"0x[0-9a-fA-F]*"' genesis/local.json | head -1 | grep -o '0x[0-9a-fA-F]*' >"$SECRETS/sequencer_key")
+      (umask 022; dev_keys | sed -n 1p >"$SECRETS/sequencer_key")
     else
       # A new key; its address (ande_daStatus "sequencer") is what full nodes set as SEQUENCER_ADDRESS.
       say "generating $SECRETS/sequencer_key (the DA batch signing key)"

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEV_KEYS, batchRange, rpc, runNodeExpectingFailure, sleep, startDa, startNode, tempDir, waitFor } from './lib/node.js';
+import { DEV_KEYS, LOCAL_GENESIS, batchRange, rpc, runNodeExpectingFailure, sleep, startDa, startNode, tempDir, waitFor } from './lib/node.js';
 import { clients } from './lib/clients.js';
 import { compile } from './lib/contracts.js';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -167,20 +167,27 @@ test('DA down: the sequencer keeps producing, readiness says why, and the backlo
 });
 
 test('the sequencer killed with kill -9 mid-batch: DA holds every block once, in order', async () => {
-  const da = await startDa({ blockTime: '300ms' });
+  // DA blocks of 1 s keep each submission in flight for up to a second.
+  const da = await startDa({ blockTime: '1s' });
   const datadir = tempDir('ande-seq-');
   try {
     let namespace = null;
-    for (let round = 0; round < 4; round++) {
-      const sequencer = await startSequencer(da, 'e2e-crash', { datadir, env: { DA_BATCH_INTERVAL: '200ms' } });
+    let sequencer = await startSequencer(da, 'e2e-crash', { datadir, env: { DA_BATCH_INTERVAL: '200ms' } });
+    for (let round = 0; round < 3; round++) {
       namespace ??= base64Namespace((await daStatus(sequencer)).namespace);
       const { wallet } = clients(sequencer, DEV_KEYS[1]);
       for (let i = 0; i < 3; i++) await wallet.sendTransaction({ to: TO, value: 1n });
-      // At a point that moves across rounds, with batches in flight every 200-300 ms.
-      await sleep(700 + round * 170);
+      // Killed while a batch is sent and not yet known to be included.
+      await waitFor(async () => {
+        const s = await daStatus(sequencer);
+        return s.lastSubmittedBlock > s.lastIncludedBlock;
+      }, { interval: 10, what: 'a batch in flight' });
       await sequencer.kill9();
+      sequencer = await startSequencer(da, 'e2e-crash', { datadir, env: { DA_BATCH_INTERVAL: '200ms' } });
+      // The batch sent before the crash landed; the restarted sequencer finds it instead of
+      // sending those blocks again.
+      await waitFor(() => /found a batch sent before/.test(sequencer.output), { timeout: 20_000, what: `round ${round}: the batch in flight found` });
     }
-    const sequencer = await startSequencer(da, 'e2e-crash', { datadir });
     try {
       const head = await blockNumber(sequencer);
       await waitFor(async () => (await daStatus(sequencer)).lastIncludedBlock >= head, { timeout: 30_000, what: 'the backlog in DA' });
@@ -200,9 +207,10 @@ test('a batch DA refuses as too big is halved until it goes through', async () =
   try {
     const { publicClient, wallet } = clients(sequencer, DEV_KEYS[1]);
     const hashes = [];
-    // Random calldata does not compress: about 1,500 bytes a block, several blocks a batch.
+    // Random calldata does not compress: about 1,000 bytes a block (two fit a blob, three do
+    // not), several blocks a batch.
     for (let i = 0; i < 6; i++) {
-      const data = `0x${crypto.getRandomValues(new Uint8Array(1400)).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '')}`;
+      const data = `0x${crypto.getRandomValues(new Uint8Array(900)).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '')}`;
       hashes.push(await wallet.sendTransaction({ to: TO, data }));
       await sleep(250);
     }
@@ -220,12 +228,12 @@ test('a batch DA refuses as too big is halved until it goes through', async () =
 });
 
 test('DA settings that cannot work are refused at start, saying what is missing', async () => {
-  const noKey = await runNodeExpectingFailure(['--da.url', 'http://127.0.0.1:9'], { SEQUENCER_KEY: '', SEQUENCER_KEY_FILE: '' });
+  const noKey = await runNodeExpectingFailure(['--genesis', LOCAL_GENESIS, '--da.url', 'http://127.0.0.1:9'], { SEQUENCER_KEY: '', SEQUENCER_KEY_FILE: '' });
   assert.notEqual(noKey.code, 0);
   assert.match(noKey.output, /posting to DA needs the batch signing key: set SEQUENCER_KEY_FILE/);
-  const badKey = await runNodeExpectingFailure(['--da.url', 'http://127.0.0.1:9', '--sequencer-key', '0x1234']);
+  const badKey = await runNodeExpectingFailure(['--genesis', LOCAL_GENESIS, '--da.url', 'http://127.0.0.1:9', '--sequencer-key', '0x1234']);
   assert.match(badKey.output, /not a valid secp256k1 private key/);
   assert.doesNotMatch(badKey.output, /0x1234/, 'the key is not echoed');
-  const full = await runNodeExpectingFailure(['--mode', 'full']);
+  const full = await runNodeExpectingFailure(['--genesis', LOCAL_GENESIS, '--mode', 'full']);
   assert.match(full.output, /a full node needs DA_URL and SEQUENCER_ADDRESS/);
 });

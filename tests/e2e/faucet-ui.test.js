@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ANDE, LOCAL_GENESIS, freePort, rpc, sleep, startFaucet, startFaucetUi, startNode, tempDir, waitFor } from './lib/node.js';
+import { ANDE, LOCAL_GENESIS, batchRange, freePort, rpc, sleep, startFaucet, startFaucetUi, startNode, tempDir, waitFor } from './lib/node.js';
 import { launch } from './lib/browser.js';
 
 const WALLET = '0x000000000000000000000000000000000000ba5e';
@@ -110,7 +110,11 @@ test('ande up runs the node, the DA node, the faucet API and the faucet page tog
       return s.lastIncludedBlock >= Number(receipt.blockNumber) ? s : null;
     }, { timeout: 20_000, what: 'the claim\'s block in DA' });
     assert.equal(status.role, 'sequencer');
-    assert.ok(Number((await rpc(`http://127.0.0.1:${da}`, 'header.NetworkHead', [])).header.height) >= status.lastIncludedDaHeight);
+    // The claim's block is in the batch at the DA height the node recorded for it.
+    const daHeight = Number(await rpc(`http://127.0.0.1:${http}`, 'ande_getBlockDaHeight', [receipt.blockNumber]));
+    const namespace = Buffer.from(status.namespace.slice(2), 'hex').toString('base64');
+    const ranges = (await rpc(`http://127.0.0.1:${da}`, 'blob.GetAll', [daHeight, [namespace]])).map((b) => batchRange(b.data));
+    assert.ok(ranges.some((r) => r.first <= Number(receipt.blockNumber) && Number(receipt.blockNumber) <= r.last), JSON.stringify(ranges));
     assert.ok(fs.existsSync(path.join(dir, 'da', 'da.redb')));
   } finally {
     child.kill('SIGTERM');

@@ -164,6 +164,9 @@ async fn a_full_node_refuses_foreign_blobs_and_stops_on_a_signed_lie() {
     let ours: Value = sequencer.rpc.request("eth_getBlockByNumber", rpc_params![hash(head), false]).await.unwrap();
     let theirs: Value = full.rpc.request("eth_getBlockByNumber", rpc_params![hash(head), false]).await.unwrap();
     assert_eq!(ours["hash"], theirs["hash"]);
+    // Without SEQUENCER_URL a full node refuses transactions rather than keep them.
+    let refused = full.rpc.request::<Value, _>("eth_sendRawTransaction", rpc_params!["0x02"]).await.unwrap_err();
+    assert!(refused.to_string().contains("takes no transactions"), "{refused}");
     let output = full.proc.stop_and_output();
     assert!(output.contains("rejected a blob in the namespace"), "{output}");
     assert!(output.contains("not an AndeChain batch"), "{output}");

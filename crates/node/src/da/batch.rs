@@ -17,7 +17,7 @@ const HEADER_LEN: usize = SIGNED_HEADER_LEN + 65;
 /// zstd level: batches are posted every few seconds, so ratio matters more than speed.
 const COMPRESSION_LEVEL: i32 = 12;
 /// Most bytes a payload may decompress to; larger is refused rather than allocated.
-const MAX_DECOMPRESSED: usize = 64 << 20;
+pub const MAX_DECOMPRESSED: usize = 64 << 20;
 
 /// One block as a follower needs it to re-execute: what it cannot recompute (timestamp, fee
 /// recipient, transactions), and what it must arrive at (hash, state root).
@@ -132,8 +132,14 @@ pub fn open(data: &[u8]) -> Result<Envelope, BatchError> {
 
 /// Decompresses and decodes the blocks of a batch whose envelope was opened.
 pub fn decode(data: &[u8], envelope: &Envelope) -> Result<Batch, BatchError> {
+    use std::io::Read;
     let payload = data.get(HEADER_LEN..).ok_or(BatchError::Truncated)?;
-    let rlp = zstd::bulk::decompress(payload, MAX_DECOMPRESSED).map_err(|e| BatchError::Payload(e.to_string()))?;
+    let decoder = zstd::stream::read::Decoder::new(payload).map_err(|e| BatchError::Payload(e.to_string()))?;
+    let mut rlp = Vec::new();
+    decoder.take(MAX_DECOMPRESSED as u64 + 1).read_to_end(&mut rlp).map_err(|e| BatchError::Payload(e.to_string()))?;
+    if rlp.len() > MAX_DECOMPRESSED {
+        return Err(BatchError::Payload(format!("decompresses to more than {MAX_DECOMPRESSED} bytes")));
+    }
     let mut slice = rlp.as_slice();
     let blocks = Vec::<BatchBlock>::decode(&mut slice).map_err(|e| BatchError::Payload(e.to_string()))?;
     if !slice.is_empty() {
@@ -174,7 +180,8 @@ mod tests {
     fn any_changed_byte_changes_the_signer_or_fails() {
         let key = PrivateKeySigner::random();
         let data = encode(1234, 1, &[block(1)], &key);
-        for at in [5, 13, 21, HEADER_LEN, data.len() - 1] {
+        // The chain id, the block range, r, s, v, and the payload.
+        for at in [5, 13, 21, 29, 61, 93, HEADER_LEN, data.len() - 1] {
             let mut tampered = data.clone();
             tampered[at] ^= 1;
             match open(&tampered) {
@@ -193,5 +200,23 @@ mod tests {
         let data = encode(1, 1, &[block(1)], &key);
         let envelope = open(&data).unwrap();
         assert!(matches!(decode(&data[..HEADER_LEN + 3], &envelope), Err(BatchError::Payload(_))));
+        // A payload that holds another number of blocks than the envelope says.
+        let two = encode(1, 1, &[block(1), block(2)], &key);
+        let mut one = envelope;
+        one.last = 1;
+        assert_eq!(decode(&two, &one), Err(BatchError::Count { expected: 1, got: 2 }));
+    }
+
+    #[test]
+    fn a_payload_that_inflates_past_the_cap_is_refused() {
+        let key = PrivateKeySigner::random();
+        let data = encode(1, 1, &[block(1)], &key);
+        let mut bomb = data[..HEADER_LEN].to_vec();
+        bomb.extend(zstd::bulk::compress(&vec![0u8; MAX_DECOMPRESSED + 1], 1).unwrap());
+        let envelope = open(&data).unwrap();
+        match decode(&bomb, &envelope) {
+            Err(BatchError::Payload(message)) => assert!(message.contains("more than"), "{message}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

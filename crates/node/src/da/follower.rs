@@ -5,7 +5,7 @@
 //! the signed result stops the node: it never serves a state it could not verify.
 
 use super::batch::{self, Batch, BatchBlock};
-use super::{DaConfig, is_not_found};
+use super::DaConfig;
 use crate::Shutdown;
 use crate::chain::Chain;
 use crate::error::StoreError;
@@ -16,12 +16,14 @@ use alloy_consensus::TxEnvelope;
 use alloy_consensus::transaction::{Recovered, SignerRecoverable};
 use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, B256};
-use celestia_rpc::{BlobClient, Client, HeaderClient};
+use celestia_rpc::{Client, HeaderClient};
 use celestia_types::nmt::Namespace;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const POLL: Duration = Duration::from_millis(250);
+/// The read position is written durably at least every this many DA heights.
+const CURSOR_EVERY: u64 = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
@@ -83,39 +85,52 @@ impl Follower {
                 return Err(CatchUp::Stopping);
             }
             let height = self.cursor;
-            let blobs = match self.client.blob_get_all(height, &[self.namespace]).await {
-                Ok(blobs) => blobs.unwrap_or_default(),
-                Err(e) if is_not_found(&e.to_string()) => Vec::new(),
-                Err(e) => return Err(CatchUp::Da(e.to_string())),
-            };
+            let blobs = super::blobs_at(&self.client, height, self.namespace).await.map_err(CatchUp::Da)?;
+            let mut applied = false;
             for blob in blobs {
-                match self.accept(&blob.data) {
-                    Ok(batch) => tokio::task::block_in_place(|| self.apply(&batch, height)).map_err(CatchUp::Fatal)?,
-                    Err(why) => {
-                        tracing::warn!(height, commitment = ?blob.commitment, reason = %why, "rejected a blob in the namespace");
+                match self.accept(&blob.data, height).map_err(CatchUp::Fatal)? {
+                    Some(batch) => {
+                        tokio::task::block_in_place(|| self.apply(&batch, height)).map_err(CatchUp::Fatal)?;
+                        applied = true;
+                    }
+                    None => {
                         metrics::counter!("ande_da_rejected_blobs_total").increment(1);
                         self.chain.da_status.lock().rejected_blobs += 1;
                     }
                 }
             }
             self.cursor = height + 1;
-            self.chain.store.set_da_mark(DA_CURSOR_KEY, Some(self.cursor)).map_err(|e| CatchUp::Fatal(e.into()))?;
+            // Durably where blocks were applied, and now and then: a restart reads again at most
+            // CURSOR_EVERY heights, whose blocks it already holds.
+            if applied || height % CURSOR_EVERY == 0 || height == head {
+                self.chain.store.set_da_mark(DA_CURSOR_KEY, Some(self.cursor)).map_err(|e| CatchUp::Fatal(e.into()))?;
+            }
             self.chain.da_status.lock().da_cursor = Some(self.cursor);
             metrics::gauge!("ande_da_synced_height").set(height as f64);
         }
         Ok(())
     }
 
-    /// Opens a blob as a batch of this chain signed by the sequencer.
-    fn accept(&self, data: &[u8]) -> Result<Batch, String> {
-        let envelope = batch::open(data).map_err(|e| e.to_string())?;
+    /// Opens a blob as a batch of this chain signed by the sequencer; `None` (logged) for a
+    /// blob that is not one. A batch the sequencer signed but that does not decode is fatal.
+    fn accept(&self, data: &[u8], height: u64) -> Result<Option<Batch>, FollowError> {
+        let refused = |reason: String| {
+            tracing::warn!(height, %reason, "rejected a blob in the namespace");
+            Ok(None)
+        };
+        let envelope = match batch::open(data) {
+            Ok(envelope) => envelope,
+            Err(e) => return refused(e.to_string()),
+        };
         if envelope.signer != self.sequencer {
-            return Err(format!("bad signature: signed by {}, not the sequencer {}", envelope.signer, self.sequencer));
+            return refused(format!("bad signature: signed by {}, not the sequencer {}", envelope.signer, self.sequencer));
         }
         if envelope.chain_id != self.chain.spec.chain_id {
-            return Err(format!("batch for chain {}, this is chain {}", envelope.chain_id, self.chain.spec.chain_id));
+            return refused(format!("batch for chain {}, this is chain {}", envelope.chain_id, self.chain.spec.chain_id));
         }
-        batch::decode(data, &envelope).map_err(|e| e.to_string())
+        batch::decode(data, &envelope)
+            .map(Some)
+            .map_err(|e| FollowError::Diverged { number: envelope.first, height, what: format!("the sequencer's batch does not decode: {e}") })
     }
 
     /// Applies a signed batch: blocks already held must match; the next ones are re-executed.

@@ -170,6 +170,17 @@ fn is_not_found(message: &str) -> bool {
     message.contains("blob: not found")
 }
 
+/// The blobs of `namespace` at `height`: none when DA says "blob: not found" (older
+/// celestia-node) or answers null (newer).
+async fn blobs_at(client: &celestia_rpc::Client, height: u64, namespace: Namespace) -> Result<Vec<celestia_types::Blob>, String> {
+    use celestia_rpc::BlobClient;
+    match client.blob_get_all(height, &[namespace]).await {
+        Ok(blobs) => Ok(blobs.unwrap_or_default()),
+        Err(e) if is_not_found(&e.to_string()) => Ok(Vec::new()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@
 //! batch; what it finds is recorded instead of sent again.
 
 use super::batch::{self, BatchBlock};
-use super::{DaConfig, is_not_found, is_too_big};
+use super::{DaConfig, is_too_big};
 use crate::Shutdown;
 use crate::chain::Chain;
 use crate::error::StoreError;
@@ -30,7 +30,10 @@ use std::time::{Duration, Instant};
 /// DA blocks within which a sent blob is expected to land.
 const LANDING_BLOCKS: u64 = 3;
 const FIRST_RETRY: Duration = Duration::from_millis(500);
+/// DA heights after an unrecorded submission searched for it.
+const LANDING_WINDOW: u64 = 20;
 const TICK: Duration = Duration::from_millis(100);
+const NOT_YET_RETRY: Duration = Duration::from_millis(500);
 
 pub struct Poster {
     chain: Arc<Chain>,
@@ -40,9 +43,11 @@ pub struct Poster {
     config: DaConfig,
     /// Waiting blocks loaded for the next batches, from the first not in DA, in order.
     queue: VecDeque<(u64, BatchBlock)>,
-    /// The highest block counted in `pending_bytes` (and loaded into `queue` if it had room).
+    /// The highest block counted in `pending_bytes`, and the highest in `queue` (or in DA).
     sized_through: u64,
+    loaded_through: u64,
     pending_bytes: u64,
+    queued_bytes: u64,
     /// When the oldest waiting block was first seen.
     waiting_since: Option<Instant>,
     /// Most blocks the next batch may hold; halved by "too big".
@@ -61,6 +66,9 @@ enum PostError {
     /// DA refused the batch as too big; the next one is half its size, sent without waiting.
     #[error("too big")]
     TooBig,
+    /// A submission's outcome cannot be known yet; look again shortly.
+    #[error("not yet")]
+    NotYet,
 }
 
 impl Poster {
@@ -75,7 +83,7 @@ impl Poster {
             status.last_submitted_block = included;
         }
         Ok(Self {
-            gas_price: config.gas_price.filter(|p| *p >= 0.0),
+            gas_price: base_gas_price(&config),
             chain,
             client,
             namespace,
@@ -83,7 +91,9 @@ impl Poster {
             config,
             queue: VecDeque::new(),
             sized_through: included,
+            loaded_through: included,
             pending_bytes: 0,
+            queued_bytes: 0,
             waiting_since: None,
             max_blocks: usize::MAX,
             retry_at: None,
@@ -103,7 +113,7 @@ impl Poster {
                 _ = tokio::time::sleep(TICK) => {}
                 _ = shutdown.changed() => return Ok(()),
             }
-            self.load_new_blocks()?;
+            tokio::task::block_in_place(|| self.load_new_blocks())?;
             if self.retry_at.is_some_and(|at| Instant::now() < at) || !self.due() {
                 continue;
             }
@@ -115,6 +125,7 @@ impl Poster {
                 Ok(()) => self.succeeded(),
                 Err(PostError::Store(e)) => return Err(e),
                 Err(PostError::TooBig) => {}
+                Err(PostError::NotYet) => self.retry_at = Some(Instant::now() + NOT_YET_RETRY),
                 Err(PostError::Da(message)) => self.failed(message),
             }
         }
@@ -124,35 +135,34 @@ impl Poster {
         self.chain.store.reader()?.meta_u64(DA_IN_FLIGHT_KEY)
     }
 
-    /// Counts blocks committed since the last look; loads them while the queue holds less than
-    /// a few blobs' worth (the rest is loaded as batches leave).
+    /// Counts the bytes of blocks committed since the last look, and keeps the queue filled
+    /// with the next blocks to post, up to a few blobs' worth (the rest waits in the store).
     fn load_new_blocks(&mut self) -> Result<(), StoreError> {
         let head = self.chain.head().header.number;
-        if self.queue.is_empty() && self.sized_through > self.included() {
-            // The queue was full and has drained: reload from the first block not in DA.
-            self.sized_through = self.included();
-            self.pending_bytes = 0;
-        }
-        if head <= self.sized_through {
-            return Ok(());
-        }
         let reader = self.chain.reader()?;
         let room = (self.config.max_blob_bytes as u64).saturating_mul(4);
-        let mut queued_bytes: u64 = self.queue.iter().map(|(_, b)| b.encoded_len() as u64).sum();
         for number in self.sized_through + 1..=head {
             let block = load_block(&reader, number)?;
-            let len = block.encoded_len() as u64;
-            self.pending_bytes += len;
-            let contiguous = self.queue.back().map_or(number == self.included() + 1, |(last, _)| *last + 1 == number);
-            if contiguous && queued_bytes < room {
-                queued_bytes += len;
-                self.queue.push_back((number, block));
+            self.pending_bytes += block.encoded_len() as u64;
+            if self.loaded_through + 1 == number && self.queued_bytes < room {
+                self.push(number, block);
             }
             self.sized_through = number;
+            self.waiting_since.get_or_insert_with(Instant::now);
         }
-        self.waiting_since.get_or_insert_with(Instant::now);
+        // Blocks counted earlier, when the queue had no room.
+        while self.loaded_through < self.sized_through && self.queued_bytes < room {
+            let number = self.loaded_through + 1;
+            self.push(number, load_block(&reader, number)?);
+        }
         self.publish_pending(head);
         Ok(())
+    }
+
+    fn push(&mut self, number: u64, block: BatchBlock) {
+        self.queued_bytes += block.encoded_len() as u64;
+        self.queue.push_back((number, block));
+        self.loaded_through = number;
     }
 
     fn publish_pending(&self, head: u64) {
@@ -180,7 +190,7 @@ impl Poster {
         let mut raw = 0usize;
         for (i, (_, block)) in self.queue.iter().enumerate().take(take) {
             raw += block.encoded_len();
-            if raw > self.config.max_blob_bytes * 4 {
+            if raw > self.config.max_blob_bytes.saturating_mul(4).min(batch::MAX_DECOMPRESSED) {
                 take = i.max(1);
                 break;
             }
@@ -217,49 +227,64 @@ impl Poster {
             Err(e) if is_too_big(&e.to_string()) => {
                 // Refused outright: it did not land.
                 self.chain.store.set_da_mark(DA_IN_FLIGHT_KEY, None)?;
+                self.chain.da_status.lock().last_submitted_block = first - 1;
+                if first == last {
+                    // Nothing left to halve: DA takes less than DA_MAX_BLOB_BYTES says.
+                    return Err(PostError::Da(format!("DA refused block {first} alone ({size} bytes) as too big: {e}; lower DA_MAX_BLOB_BYTES to DA's limit")));
+                }
                 self.max_blocks = ((last - first + 1) as usize / 2).max(1);
                 tracing::warn!(first, last, bytes = size, max_blocks = self.max_blocks, "DA refused the batch as too big; halving");
-                self.chain.da_status.lock().last_submitted_block = first - 1;
                 Err(PostError::TooBig)
             }
             Err(e) => Err(PostError::Da(e.to_string())),
         }
     }
 
-    /// After a submission whose outcome is unknown: waits until it would have landed, and
-    /// records it if it did.
+    /// After a submission whose outcome is unknown: waits until it would have landed, then
+    /// looks for it in the DA heights after it was sent and records it if it is there.
     async fn find_landed(&mut self, sent_at: u64) -> Result<(), PostError> {
-        let da_err = |e: jsonrpsee::core::ClientError| PostError::Da(e.to_string());
-        let head = self.client.header_network_head().await.map_err(da_err)?.height();
-        if head < sent_at + LANDING_BLOCKS {
-            // Not yet known: look again a little later.
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            return Ok(());
+        let head = self.client.header_network_head().await.map_err(|e| PostError::Da(e.to_string()))?.height();
+        if head < sent_at {
+            // Not the DA the submission went to (reset, or another network): it cannot be there.
+            tracing::warn!(sent_at, head, "the DA head is below where the last submission was sent; sending again");
+            return self.forget_in_flight();
         }
-        let mut found = false;
-        for height in sent_at + 1..=head {
-            let blobs = match self.client.blob_get_all(height, &[self.namespace]).await {
-                Ok(blobs) => blobs.unwrap_or_default(),
-                Err(e) if is_not_found(&e.to_string()) => continue,
-                Err(e) => return Err(da_err(e)),
-            };
-            for blob in blobs {
-                let Ok(envelope) = batch::open(&blob.data) else { continue };
-                if envelope.signer != self.signer.address() || envelope.chain_id != self.chain.spec.chain_id {
-                    continue;
-                }
-                if envelope.first == self.included() + 1 {
-                    tracing::info!(first = envelope.first, last = envelope.last, height, "found a batch sent before; recording it");
-                    self.record(envelope.first, envelope.last, height)?;
-                    found = true;
+        if head < sent_at + LANDING_BLOCKS {
+            return Err(PostError::NotYet);
+        }
+        for height in sent_at + 1..=head.min(sent_at + LANDING_WINDOW) {
+            for blob in super::blobs_at(&self.client, height, self.namespace).await.map_err(PostError::Da)? {
+                if let Some((first, last)) = self.ours_and_next(&blob.data)? {
+                    tracing::info!(first, last, height, "found a batch sent before; recording it");
+                    return self.record(first, last, height);
                 }
             }
         }
-        if !found {
-            self.chain.store.set_da_mark(DA_IN_FLIGHT_KEY, None)?;
-            let included = self.included();
-            self.chain.da_status.lock().last_submitted_block = included;
+        self.forget_in_flight()
+    }
+
+    /// The block range of a blob that is this sequencer's batch of exactly the next blocks, as
+    /// this node holds them.
+    fn ours_and_next(&self, data: &[u8]) -> Result<Option<(u64, u64)>, StoreError> {
+        let Ok(envelope) = batch::open(data) else { return Ok(None) };
+        let next = self.included() + 1;
+        if envelope.signer != self.signer.address() || envelope.chain_id != self.chain.spec.chain_id || envelope.first != next {
+            return Ok(None);
         }
+        let Ok(found) = batch::decode(data, &envelope) else { return Ok(None) };
+        let reader = self.chain.store.reader()?;
+        for (number, block) in (envelope.first..).zip(&found.blocks) {
+            if reader.block_hash(number)? != Some(block.hash) {
+                return Ok(None);
+            }
+        }
+        Ok(Some((envelope.first, envelope.last)))
+    }
+
+    fn forget_in_flight(&mut self) -> Result<(), PostError> {
+        self.chain.store.set_da_mark(DA_IN_FLIGHT_KEY, None)?;
+        let included = self.included();
+        self.chain.da_status.lock().last_submitted_block = included;
         Ok(())
     }
 
@@ -268,6 +293,7 @@ impl Poster {
         while self.queue.front().is_some_and(|(n, _)| *n <= last) {
             let (_, block) = self.queue.pop_front().expect("checked");
             self.pending_bytes = self.pending_bytes.saturating_sub(block.encoded_len() as u64);
+            self.queued_bytes = self.queued_bytes.saturating_sub(block.encoded_len() as u64);
         }
         {
             let mut status = self.chain.da_status.lock();
@@ -283,11 +309,11 @@ impl Poster {
     }
 
     fn succeeded(&mut self) {
-        // A limit learnt from "too big" relaxes again as batches go through.
-        self.max_blocks = self.max_blocks.saturating_mul(2);
+        // A limit learnt from "too big" relaxes again, slowly, as batches go through.
+        self.max_blocks = self.max_blocks.saturating_add(self.max_blocks / 4 + 1);
         self.retry_at = None;
         self.retry_delay = FIRST_RETRY;
-        self.gas_price = self.config.gas_price.filter(|p| *p >= 0.0);
+        self.gas_price = base_gas_price(&self.config);
     }
 
     fn failed(&mut self, message: String) {
@@ -307,6 +333,11 @@ impl Poster {
             }
         }
     }
+}
+
+/// The configured gas price, when one is (negative means "the node's minimum").
+fn base_gas_price(config: &DaConfig) -> Option<f64> {
+    config.gas_price.filter(|p| *p >= 0.0)
 }
 
 /// One stored block as the batch carries it.

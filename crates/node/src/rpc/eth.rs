@@ -353,9 +353,10 @@ impl EthApiServer for EthRpc {
     }
 
     async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
-        match &self.forward {
-            Some(forward) => forward.send_raw_transaction(raw).await,
-            None => Ok(self.chain.submit_raw(&raw)?),
+        match (&self.forward, self.chain.args.mode) {
+            (Some(forward), _) => forward.send_raw_transaction(raw).await,
+            (None, crate::Mode::Sequencer) => Ok(self.chain.submit_raw(&raw)?),
+            (None, crate::Mode::Full) => Err(error::server("this full node takes no transactions: send them to the sequencer, or set SEQUENCER_URL")),
         }
     }
 

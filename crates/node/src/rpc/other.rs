@@ -121,7 +121,8 @@ impl AndeApiServer for Misc {
         Ok(self.chain.da_status.lock().clone())
     }
     fn block_da_height(&self, number: U64) -> RpcResult<Option<U64>> {
-        Ok(self.chain.reader()?.da_height(number.to())?.map(U64::from))
+        // The store as of now: a block's DA height is recorded after the block is published.
+        Ok(self.chain.store.reader()?.da_height(number.to())?.map(U64::from))
     }
 }
 

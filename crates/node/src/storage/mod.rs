@@ -215,8 +215,8 @@ impl Store {
         Ok(())
     }
 
-    /// Records that blocks `first..=last` are in DA at `height`, and that a restart resumes from
-    /// the DA height after it; clears the in-flight mark. One durable transaction.
+    /// Records that blocks `first..=last` are in DA at `height`, and clears the in-flight mark.
+    /// One durable transaction.
     pub fn record_da_inclusion(&self, first: u64, last: u64, height: u64) -> Result<(), StoreError> {
         self.write_meta(|txn, meta| {
             let mut heights = txn.open_table(DA_HEIGHTS).map_err(redb::Error::from)?;
@@ -224,7 +224,6 @@ impl Store {
                 heights.insert(number, height).map_err(redb::Error::from)?;
             }
             meta.insert(DA_INCLUDED_KEY, last.to_be_bytes().as_slice()).map_err(redb::Error::from)?;
-            meta.insert(DA_CURSOR_KEY, (height + 1).to_be_bytes().as_slice()).map_err(redb::Error::from)?;
             meta.remove(DA_IN_FLIGHT_KEY).map_err(redb::Error::from)?;
             Ok(())
         })

@@ -9,7 +9,7 @@ pub const GENESIS_KEY: &str = "genesis_hash";
 pub const EARLIEST_STATE_KEY: &str = "earliest_state";
 /// The last block known to be in DA (posted by this sequencer, or read by this full node).
 pub const DA_INCLUDED_KEY: &str = "da_included";
-/// The DA height a restart resumes from: scanning for its own batches (sequencer), or reading (full node).
+/// A full node's next DA height to read.
 pub const DA_CURSOR_KEY: &str = "da_cursor";
 /// The DA head when a submission was sent and its outcome not yet recorded (sequencer).
 pub const DA_IN_FLIGHT_KEY: &str = "da_in_flight";
