@@ -39,9 +39,11 @@ enum Command {
     Faucet(ande_faucet::FaucetArgs),
     /// Run the faucet page, which forwards /api/* to the faucet API.
     FaucetUi(ande_faucet::ui::FaucetUiArgs),
+    /// Run the explorer: the indexer, the Blockscout- and Etherscan-style APIs and the pages (4000).
+    Explorer(ande_explorer::ExplorerArgs),
     /// Run the local development stack in one process: the sequencer (8545/8546) posting its
     /// blocks to the local DA node (26658), the faucet API (8081) paying from the genesis' last
-    /// development key, and the faucet page (3001).
+    /// development key, the faucet page (3001), and the explorer (4000, SQLite).
     Up(ande_node::NodeArgs),
     /// Check a local service's health (the container health check): exit 0 when healthy.
     Probe(probe::ProbeArgs),
@@ -95,11 +97,23 @@ async fn up(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>) -> e
             node.da.sequencer_key = Some(first.to_string());
         }
     }
+    let mut explorer: ande_explorer::ExplorerArgs = defaults()?;
+    explorer.rpc_url = faucet.web3_provider.clone();
+    explorer.ws_url = Some(format!("ws://{}:{}", node.http_addr, node.ws_port));
+    explorer.chain_id = Some(spec.chain_id);
+    if std::env::var_os("DATABASE_URL").is_none() {
+        // Beside the node's data: data/node and data/explorer by default.
+        explorer.database_url = format!("sqlite://{}", node.datadir.with_file_name("explorer").join("explorer.db").display());
+    }
+    if faucet.explorer_url.is_none() {
+        faucet.explorer_url = Some(format!("http://{}:{}", explorer.addr, explorer.port));
+    }
     tokio::try_join!(
         async { ande_node::run(node, shutdown.clone()).await.wrap_err("ande node failed") },
         async { ande_da::run(da, shutdown.clone(), None).await.wrap_err("ande da failed") },
         async { ande_faucet::run(faucet, shutdown.clone()).await.wrap_err("ande faucet failed") },
         async { ande_faucet::ui::run(ui, shutdown.clone()).await.wrap_err("ande faucet-ui failed") },
+        async { ande_explorer::run(explorer, shutdown.clone(), None).await.wrap_err("ande explorer failed") },
     )?;
     Ok(())
 }
@@ -171,6 +185,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Command::Da(args) => ande_da::run(args, shutdown, None).await.wrap_err("ande da failed"),
         Command::Faucet(args) => ande_faucet::run(args, shutdown).await.wrap_err("ande faucet failed"),
         Command::FaucetUi(args) => ande_faucet::ui::run(args, shutdown).await.wrap_err("ande faucet-ui failed"),
+        Command::Explorer(args) => ande_explorer::run(args, shutdown, None).await.wrap_err("ande explorer failed"),
         Command::Probe(args) => probe::probe(&args).map_err(|reason| eyre::eyre!("unhealthy: {}: {reason}", args.url)),
     };
     match result {

@@ -178,3 +178,11 @@ export function batchRange(base64) {
   if (data.subarray(0, 4).toString() !== 'ANDE') return null;
   return { chainId: Number(data.readBigUInt64BE(5)), first: Number(data.readBigUInt64BE(13)), last: Number(data.readBigUInt64BE(21)) };
 }
+
+/** Runs `ande explorer` against `node`; resolves once /health answers 200 (the index caught up). */
+export async function startExplorer(node, { databaseUrl = `sqlite://${path.join(tempDir('ande-explorer-'), 'explorer.db')}`, env = {} } = {}) {
+  const port = await freePort();
+  const explorer = { url: `http://127.0.0.1:${port}`, databaseUrl };
+  const args = ['explorer', '--rpc-url', node.rpcUrl, '--ws-url', node.wsUrl, '--port', String(port)];
+  return spawnService('ande explorer', args, { DATABASE_URL: databaseUrl, ...env }, `${explorer.url}/health`, explorer);
+}
