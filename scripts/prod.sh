@@ -66,6 +66,7 @@ case "$cmd" in
     FAUCET_API_URL=http://$(host):${FAUCET_API_HOST_PORT:-8081} \
     FAUCET_UI_URL=http://$(host):${FAUCET_UI_HOST_PORT:-3001} \
     DA_URL=http://127.0.0.1:${DA_HOST_PORT:-26658} \
+    EXPLORER_URL=http://$(host):${EXPLORER_HOST_PORT:-4000} \
     COMPOSE_PROJECT=$PROJECT \
       scripts/check-services-health.sh
     ;;

@@ -75,16 +75,16 @@ describe('faucet-ui in a browser', () => {
   });
 });
 
-test('ande up runs the node, the DA node, the faucet API and the faucet page together', async () => {
-  const [http, ws, metrics, api, page, da] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+test('ande up runs the node, the DA node, the faucet API, the faucet page and the explorer together', async () => {
+  const [http, ws, metrics, api, page, da, explorer] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const dir = tempDir('ande-up-');
   const child = spawn(ANDE, ['up', '--genesis', LOCAL_GENESIS, '--datadir', path.join(dir, 'node'), '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics)], {
-    env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet'), DA_PORT: String(da), DA_BLOCK_TIME: '1s' },
+    env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet'), DA_PORT: String(da), DA_BLOCK_TIME: '1s', EXPLORER_PORT: String(explorer) },
     stdio: 'ignore',
   });
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   try {
-    for (const url of [`http://127.0.0.1:${http}/health`, `http://127.0.0.1:${api}/health`, `http://127.0.0.1:${page}/health`, `http://127.0.0.1:${da}/health`]) {
+    for (const url of [`http://127.0.0.1:${http}/health`, `http://127.0.0.1:${api}/health`, `http://127.0.0.1:${page}/health`, `http://127.0.0.1:${da}/health`, `http://127.0.0.1:${explorer}/health`]) {
       let status = 0;
       for (let i = 0; i < 100 && status !== 200; i++) {
         try { status = (await fetch(url)).status; } catch { /* starting */ }
@@ -116,6 +116,16 @@ test('ande up runs the node, the DA node, the faucet API and the faucet page tog
     const ranges = (await rpc(`http://127.0.0.1:${da}`, 'blob.GetAll', [daHeight, [namespace]])).map((b) => batchRange(b.data));
     assert.ok(ranges.some((r) => r.first <= Number(receipt.blockNumber) && Number(receipt.blockNumber) <= r.last), JSON.stringify(ranges));
     assert.ok(fs.existsSync(path.join(dir, 'da', 'da.redb')));
+    // The explorer indexes the claim into SQLite beside the node's data; the faucet links to it.
+    const info = await (await fetch(`http://127.0.0.1:${page}/api/info`)).json();
+    assert.equal(info.explorer_url, `http://127.0.0.1:${explorer}`);
+    const indexed = await waitFor(async () => {
+      const res = await fetch(`http://127.0.0.1:${explorer}/api/v2/transactions/${hash}`);
+      return res.status === 200 ? res.json() : null;
+    }, { timeout: 20_000, what: 'the claim in the explorer' });
+    assert.equal(indexed.value, (10n * 10n ** 18n).toString());
+    assert.equal(indexed.to.hash, WALLET.toLowerCase());
+    assert.ok(fs.existsSync(path.join(dir, 'explorer', 'explorer.db')));
   } finally {
     child.kill('SIGTERM');
     assert.equal(await exited, 0);

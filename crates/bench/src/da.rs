@@ -65,15 +65,9 @@ pub async fn run(cli: &Cli, seconds: u64, load_tps: u64) -> Result<()> {
     args.extend(["--sequencer-key", &key_hex, "--txpool.max-count", "1000000"]);
     let sequencer = Target::ande(&cli.ande, &genesis, &fresh_dir(&cli.workdir.join("ande-data"))?, "2s", &args).await?;
 
-    // load_tps / 10 transactions every 100 ms.
     let mut conn = Conn::open(sequencer.addr).await?;
     let start_block = quantity(&conn.call("eth_blockNumber", json!([])).await?)?;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    for chunk in txs.chunks((load_tps / 10).max(1) as usize) {
-        tick.tick().await;
-        let calls: Vec<_> = chunk.iter().map(|tx| json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [tx]})).collect();
-        conn.post(Bytes::from(serde_json::to_vec(&calls)?)).await?;
-    }
+    crate::pace(sequencer.addr, &txs, load_tps).await?;
     // Everything included, then everything in DA.
     let head = loop {
         let pending = quantity(&conn.call("txpool_status", json!([])).await?["pending"])?;

@@ -3,6 +3,7 @@
 
 mod client;
 mod da;
+mod explorer;
 mod faucet;
 mod process;
 mod stats;
@@ -81,6 +82,21 @@ enum Bench {
         #[arg(long, default_value_t = 1000)]
         load_tps: u64,
     },
+    /// The explorer: catch-up rate on a chain of transfers, live lag at a steady load, API
+    /// latency over the result (ande only).
+    Explorer {
+        /// Transfers in the chain to catch up on (1000 senders).
+        #[arg(long, default_value_t = 100)]
+        per_sender: u64,
+        /// Seconds of live load at `load_tps` after the catch-up.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1000)]
+        load_tps: u64,
+        /// postgres://... to measure on Postgres; SQLite otherwise.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// ande's resident memory and database bytes per transfer after a large chain.
     Memory {
         #[arg(long, default_value_t = 100_000)]
@@ -122,7 +138,7 @@ async fn start(cli: &Cli, name: &str, genesis: &Path, ande_args: &[&str]) -> Res
 
 /// Sends every raw transaction in batches over `connections` connections; returns how many the
 /// node refused.
-async fn send_all(target: &Target, txs: Arc<Vec<alloy_primitives::Bytes>>, connections: usize, batch: usize) -> Result<usize> {
+pub(crate) async fn send_all(target: &Target, txs: Arc<Vec<alloy_primitives::Bytes>>, connections: usize, batch: usize) -> Result<usize> {
     let next = Arc::new(AtomicUsize::new(0));
     let refused = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -149,6 +165,18 @@ async fn send_all(target: &Target, txs: Arc<Vec<alloy_primitives::Bytes>>, conne
         task.await??;
     }
     Ok(refused.load(Ordering::Relaxed))
+}
+
+/// Sends `txs` at `load_tps`: ten batches a second of `load_tps / 10` transactions each.
+pub(crate) async fn pace(addr: std::net::SocketAddr, txs: &[alloy_primitives::Bytes], load_tps: u64) -> Result<()> {
+    let mut conn = Conn::open(addr).await?;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    for chunk in txs.chunks((load_tps / 10).max(1) as usize) {
+        tick.tick().await;
+        let calls: Vec<_> = chunk.iter().map(|tx| json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [tx]})).collect();
+        conn.post(Bytes::from(serde_json::to_vec(&calls)?)).await?;
+    }
+    Ok(())
 }
 
 /// Follows the chain until `expected` transactions were included after `from_block`, or no
@@ -300,18 +328,7 @@ async fn cadence(cli: &Cli, seconds: u64, load_tps: u64, targets: &[String]) -> 
             let target = start(cli, name, &genesis, &[]).await?;
             let load = loaded.then(|| {
                 let (addr, txs) = (target.addr, txs.clone());
-                tokio::spawn(async move {
-                    // 10 batches a second of load_tps / 10 transactions each.
-                    let mut conn = Conn::open(addr).await?;
-                    let per_tick = (load_tps / 10).max(1) as usize;
-                    let mut tick = tokio::time::interval(Duration::from_millis(100));
-                    for chunk in txs.chunks(per_tick) {
-                        tick.tick().await;
-                        let calls: Vec<_> = chunk.iter().map(|tx| json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [tx]})).collect();
-                        conn.post(Bytes::from(serde_json::to_vec(&calls)?)).await?;
-                    }
-                    Ok::<_, eyre::Report>(())
-                })
+                tokio::spawn(async move { pace(addr, &txs, load_tps).await })
             });
             // Block 0 is the genesis, seen at start rather than produced on the schedule.
             let seen: Vec<_> = watch_blocks(target.addr, seconds).await?.into_iter().filter(|(n, _, _)| *n > 0).collect();
@@ -391,6 +408,7 @@ async fn main() -> Result<()> {
         Bench::Rpc { connections, seconds } => rpc(&cli, connections, seconds).await,
         Bench::Cadence { seconds, load_tps, ref targets } => cadence(&cli, seconds, load_tps, targets).await,
         Bench::Da { seconds, load_tps } => da::run(&cli, seconds, load_tps).await,
+        Bench::Explorer { per_sender, seconds, load_tps, ref database_url } => explorer::run(&cli, per_sender, seconds, load_tps, database_url.as_deref()).await,
         Bench::Memory { accounts, senders, per_sender } => memory(&cli, accounts, senders, per_sender).await,
         Bench::Faucet { claims, clients } => faucet::run(&cli.ande, &cli.workdir, claims, clients).await,
     }

@@ -12,6 +12,20 @@ pub struct Db {
     pool: AnyPool,
 }
 
+/// `scheme://user@host/...` with the password set, percent-encoded.
+pub fn with_password(url: &str, password: &str) -> String {
+    let encoded: String = password
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else { return url.to_string() };
+    let user = userinfo.split(':').next().unwrap_or_default();
+    let path = path.map(|p| format!("/{p}")).unwrap_or_default();
+    format!("{scheme}://{user}:{encoded}@{host}{path}")
+}
+
 /// One bound value of a multi-row insert.
 enum Arg {
     Int(i64),
@@ -186,4 +200,14 @@ async fn insert(
         query.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_go_into_the_url_encoded() {
+        assert_eq!(super::with_password("postgres://ande@postgres:5432/explorer", "s3cret"), "postgres://ande:s3cret@postgres:5432/explorer");
+        assert_eq!(super::with_password("postgres://ande:old@postgres/explorer", "a b/c@d"), "postgres://ande:a%20b%2Fc%40d@postgres/explorer");
+        assert_eq!(super::with_password("sqlite://data/x.db", "p"), "sqlite://data/x.db");
+    }
 }

@@ -34,9 +34,9 @@ pub struct ExplorerArgs {
     /// postgres://user:password@host/db, or sqlite://path (the embedded default).
     #[arg(long = "database-url", env = "DATABASE_URL", default_value = "sqlite://data/explorer/explorer.db", hide_env_values = true)]
     pub database_url: String,
-    /// A file holding DATABASE_URL (a Docker secret: the URL carries the password).
-    #[arg(long = "database-url-file", env = "DATABASE_URL_FILE")]
-    pub database_url_file: Option<PathBuf>,
+    /// A file holding the database password (a Docker secret), put into DATABASE_URL.
+    #[arg(long = "database-password-file", env = "DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<PathBuf>,
     /// Expected chain id; the explorer refuses a node on another chain.
     #[arg(long = "chain-id", env = "CHAIN_ID")]
     pub chain_id: Option<u64>,
@@ -93,7 +93,10 @@ impl App {
 /// Waits for the node (with backoff), checks its chain id, and runs the indexer and the server
 /// until `shutdown` fires. `bound` hears the address the server listens on.
 pub async fn run(args: ExplorerArgs, mut shutdown: watch::Receiver<bool>, bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> Result<(), ExplorerError> {
-    let database_url = ande_chain::read_secret(args.database_url_file.as_deref(), None)?.unwrap_or_else(|| args.database_url.clone());
+    let database_url = match ande_chain::read_secret(args.database_password_file.as_deref(), None)? {
+        Some(password) => db::with_password(&args.database_url, &password),
+        None => args.database_url.clone(),
+    };
     let node = node::Node::new(&args.rpc_url)?;
     let mut delay = Duration::from_millis(250);
     let chain_id = loop {

@@ -50,13 +50,13 @@ before(async () => {
     const name = variable === 'REDIS_IMAGE' ? 'redis' : 'postgres';
     sh('docker', ['build', '--quiet', '-t', image, path.join(ROOT, 'docker/stand-ins', name)]);
   }
-  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI', 'DA']) ports[key] = await freePort();
+  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI', 'DA', 'EXPLORER']) ports[key] = await freePort();
   rpcUrl = `http://127.0.0.1:${ports.RPC}`;
   uiUrl = `http://127.0.0.1:${ports.FAUCET_UI}`;
   fs.writeFileSync(envFile, [
     'STACK_ENV=ci', 'CHAIN_ID=1234', 'GENESIS_FILE=local.json', 'NETWORK_NAME=evstack_shared_ci',
     'BIND_ADDR=127.0.0.1', `RPC_HOST_PORT=${ports.RPC}`, `WS_HOST_PORT=${ports.WS}`, `METRICS_HOST_PORT=${ports.METRICS}`,
-    `FAUCET_API_HOST_PORT=${ports.FAUCET_API}`, `FAUCET_UI_HOST_PORT=${ports.FAUCET_UI}`, `DA_HOST_PORT=${ports.DA}`, 'DA_BLOCK_TIME=1s',
+    `FAUCET_API_HOST_PORT=${ports.FAUCET_API}`, `FAUCET_UI_HOST_PORT=${ports.FAUCET_UI}`, `DA_HOST_PORT=${ports.DA}`, 'DA_BLOCK_TIME=1s', `EXPLORER_HOST_PORT=${ports.EXPLORER}`, 'EXPLORER_CPUS=1',
     'DA_NAMESPACE=andechain-ci', 'DA_BATCH_INTERVAL=1s',
     `SECRETS_DIR=${path.join(dir, 'secrets')}`, 'FAUCET_AMOUNT=1000000000000000000', 'COOLDOWN_PERIOD=86400',
     `REDIS_IMAGE=${STAND_INS.REDIS_IMAGE}`, `POSTGRES_IMAGE=${STAND_INS.POSTGRES_IMAGE}`,
@@ -74,7 +74,7 @@ test('prod-start brings every service to healthy', () => {
   const seconds = (Date.now() - started) / 1000;
   console.log(`# prod-start to all healthy: ${seconds.toFixed(1)} s (image built)`);
   const states = docker('ps', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.Label "com.docker.compose.service"}} {{.Status}}');
-  for (const service of ['ev-reth-sequencer', 'celestia-da', 'faucet-api', 'faucet-ui', 'postgres', 'redis']) {
+  for (const service of ['ev-reth-sequencer', 'celestia-da', 'faucet-api', 'faucet-ui', 'explorer', 'postgres', 'redis']) {
     assert.match(states, new RegExp(`^${service} Up .*\\(healthy\\)$`, 'm'), `${service} is healthy:\n${states}`);
   }
   const networks = docker('network', 'ls', '--format', '{{.Name}}');
@@ -91,6 +91,8 @@ test('what the compose file publishes: RPC and faucet-ui on BIND_ADDR, the rest 
   const { services } = config(['docker-compose.prod.yml']);
   assert.deepEqual(hosts(services['ev-reth-sequencer']), ['0.0.0.0:8545', '0.0.0.0:8546', '127.0.0.1:9001']);
   assert.deepEqual(hosts(services['faucet-ui']), ['0.0.0.0:3001']);
+  assert.deepEqual(hosts(services.explorer), ['0.0.0.0:4000']);
+  assert.deepEqual(services.explorer.networks.evstack_shared.aliases, ['blockscout']);
   assert.deepEqual(hosts(services['faucet-api']), ['127.0.0.1:8081'], 'the API is reached through faucet-ui only');
   assert.deepEqual(hosts(services['celestia-da']), ['127.0.0.1:26658']);
   assert.deepEqual(hosts(services.postgres), []);
@@ -151,6 +153,16 @@ test('a faucet claim through the faucet-ui proxy confirms', async () => {
   assert.ok(done.block > 0);
   assert.equal(BigInt(await rpc(rpcUrl, 'eth_getBalance', [address, 'latest'])), 10n ** 18n);
   assert.equal((await claim({ url: uiUrl }, address)).status, 429);
+});
+
+test('the explorer indexes the chain into Postgres and answers as blockscout inside the network', async () => {
+  const explorerUrl = `http://127.0.0.1:${ports.EXPLORER}`;
+  const head = Number(await rpc(rpcUrl, 'eth_blockNumber'));
+  await waitFor(async () => (await (await fetch(`${explorerUrl}/health`)).json()).indexed >= head, { timeout: 30_000, what: 'the explorer caught up' });
+  const block = await (await fetch(`${explorerUrl}/api/v2/blocks/${head}`)).json();
+  assert.equal(block.hash, (await rpc(rpcUrl, 'eth_getBlockByNumber', [`0x${head.toString(16)}`, false])).hash);
+  // The spec's name for it, from another container on the network (a failed probe throws).
+  docker('exec', containerOf('faucet-api'), 'ande', 'probe', 'http://blockscout:4000/health');
 });
 
 test('prod-health passes, and fails naming the service when one is down', () => {
