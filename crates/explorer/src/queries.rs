@@ -151,15 +151,30 @@ pub async fn transactions(db: &Db, before: Option<(i64, i64)>, block: Option<i64
     Ok(rows.iter().map(tx_json).collect())
 }
 
-/// An address's transactions (sent or received), newest first, below position `before`.
+/// `SELECT {columns} {from} WHERE {each filter} AND {keyset}`, newest first, one branch per
+/// filter each cut to `limit` rows on its own index before they are merged: an address with a
+/// long history costs a page, not its history.
+fn newest_of_each(columns: &str, from: &str, filters: &[&str], keyset: &str, order: &str) -> String {
+    let branches: Vec<String> = filters
+        .iter()
+        .enumerate()
+        .map(|(n, filter)| format!("SELECT * FROM (SELECT {columns} {from} WHERE {filter} AND {keyset} ORDER BY {order} LIMIT $4) AS branch{n}"))
+        .collect();
+    let bare_order = order.replace("t.", "").replace("x.", "");
+    format!("{} ORDER BY {bare_order} LIMIT $4", branches.join(" UNION "))
+}
+
+/// An address's transactions (sent, received, or that created it), newest first, below
+/// position `before`.
 pub async fn address_transactions(db: &Db, address: &str, before: Option<(i64, i64)>, limit: i64) -> DbResult<Vec<Value>> {
     let (b, idx) = before.unwrap_or((i64::MAX, i64::MAX));
-    let keyset = "(t.block_number < $2 OR (t.block_number = $2 AND t.idx < $3))";
-    // Two index range scans merged, rather than one OR over two columns.
-    let sql = format!("SELECT {TX_COLUMNS} FROM transactions t JOIN blocks b ON b.number = t.block_number WHERE t.from_addr = $1 AND {keyset} \
-        UNION SELECT {TX_COLUMNS} FROM transactions t JOIN blocks b ON b.number = t.block_number WHERE t.to_addr = $1 AND {keyset} \
-        UNION SELECT {TX_COLUMNS} FROM transactions t JOIN blocks b ON b.number = t.block_number WHERE t.contract_address = $1 AND {keyset} \
-        ORDER BY block_number DESC, idx DESC LIMIT $4");
+    let sql = newest_of_each(
+        TX_COLUMNS,
+        "FROM transactions t JOIN blocks b ON b.number = t.block_number",
+        &["t.from_addr = $1", "t.to_addr = $1", "t.contract_address = $1"],
+        "(t.block_number < $2 OR (t.block_number = $2 AND t.idx < $3))",
+        "t.block_number DESC, t.idx DESC",
+    );
     let rows = db.fetch_all(&sql, &[Bind::Text(address.to_string()), Bind::Int(b), Bind::Int(idx), Bind::Int(limit)]).await?;
     Ok(rows.iter().map(tx_json).collect())
 }
@@ -226,8 +241,7 @@ pub async fn token_transfers(db: &Db, of: TransfersOf<'_>, before: Option<(i64, 
     let sql = match of {
         TransfersOf::Tx(_) => format!("SELECT {TRANSFER_COLUMNS} {from} WHERE x.tx_hash = $1 AND {keyset} ORDER BY block_number DESC, log_index DESC, batch_idx LIMIT $4"),
         TransfersOf::Token(_) => format!("SELECT {TRANSFER_COLUMNS} {from} WHERE x.token = $1 AND {keyset} ORDER BY block_number DESC, log_index DESC, batch_idx LIMIT $4"),
-        TransfersOf::Address(_) => format!("SELECT {TRANSFER_COLUMNS} {from} WHERE x.from_addr = $1 AND {keyset} \
-            UNION SELECT {TRANSFER_COLUMNS} {from} WHERE x.to_addr = $1 AND {keyset} ORDER BY block_number DESC, log_index DESC, batch_idx LIMIT $4"),
+        TransfersOf::Address(_) => newest_of_each(TRANSFER_COLUMNS, from, &["x.from_addr = $1", "x.to_addr = $1"], keyset, "x.block_number DESC, x.log_index DESC, x.batch_idx"),
     };
     let key = match of {
         TransfersOf::Tx(k) | TransfersOf::Address(k) | TransfersOf::Token(k) => k.to_lowercase(),
@@ -250,8 +264,13 @@ pub async fn token(db: &Db, address: &str) -> DbResult<Option<Value>> {
 
 /// How many transactions an address sent or received.
 pub async fn transaction_count(db: &Db, address: &str) -> DbResult<i64> {
+    // Three index counts; a transfer to oneself counts once.
     let rows = db
-        .fetch_all("SELECT COUNT(*) AS n FROM transactions WHERE from_addr = $1 OR to_addr = $1 OR contract_address = $1", &[Bind::Text(address.to_string())])
+        .fetch_all(
+            "SELECT (SELECT COUNT(*) FROM transactions WHERE from_addr = $1) + (SELECT COUNT(*) FROM transactions WHERE to_addr = $1 AND from_addr <> $1) \
+             + (SELECT COUNT(*) FROM transactions WHERE contract_address = $1) AS n",
+            &[Bind::Text(address.to_string())],
+        )
         .await?;
     Ok(rows.first().map_or(0, |r| i(r, "n")))
 }

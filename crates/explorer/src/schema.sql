@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS transactions (
 CREATE INDEX IF NOT EXISTS transactions_position ON transactions (block_number, idx);
 CREATE INDEX IF NOT EXISTS transactions_from ON transactions (from_addr, block_number, idx);
 CREATE INDEX IF NOT EXISTS transactions_to ON transactions (to_addr, block_number, idx);
+CREATE INDEX IF NOT EXISTS transactions_created ON transactions (contract_address);
 CREATE TABLE IF NOT EXISTS logs (
     block_number BIGINT NOT NULL,
     log_index BIGINT NOT NULL,
