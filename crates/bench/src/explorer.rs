@@ -88,6 +88,14 @@ pub async fn run(cli: &Cli, per_sender: u64, seconds: u64, load_tps: u64, databa
     eprintln!("explorer ({store}): {} transactions in {head} blocks indexed in {catch_up:.1} s = {rate:.0} tx/s", chain_txs.len());
     report("explorer-catch-up", store, json!({ "transactions": chain_txs.len(), "blocks": head, "seconds": catch_up, "tx_per_second": rate }));
 
+    // Empty blocks kept coming while it caught up: start the live run from no lag.
+    loop {
+        let node_head = quantity(&conn.call("eth_blockNumber", json!([])).await?)?;
+        if progress(&explorer).await.is_some_and(|(_, indexed)| indexed + 1 >= node_head) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Live: the lag in blocks, sampled every 100 ms, under load_tps.
     let load = {
         let (addr, live) = (node.addr, live_txs.to_vec());
