@@ -1,7 +1,7 @@
 # The `ande` image: one binary that runs every AndeChain service (node, faucet, faucet-ui, ...),
 # chosen by the command. Two ways to fill it:
 #   docker build .                   builds the binary on the official Rust image (target `runtime`)
-#   docker build --target host .     packs target/docker/ande, built and stripped on the host by
+#   docker build --target host .     packs target/docker/ande, built (profile `image`) on the host by
 #                                    `make docker-image` (for machines that cannot pull the Rust image)
 # Stages are ordered so that the classic builder, which builds every stage up to the target,
 # never touches the Rust image for `--target host`.
@@ -40,8 +40,8 @@ COPY target/docker/ande /usr/local/bin/ande
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p ande --bin ande \
- && strip --strip-debug -o /ande target/release/ande
+RUN cargo build --profile image --locked -p ande --bin ande \
+ && cp target/image/ande /ande
 
 FROM base AS runtime
 COPY --from=build /ande /usr/local/bin/ande

@@ -47,9 +47,10 @@ test-docker: e2e-deps
 
 # The ande image from the binary built here (the Dockerfile's `host` target); `docker build .`
 # builds it from source on the Rust image instead.
-docker-image: build
+docker-image:
+	cargo build --locked --profile image -p ande --bin ande
 	mkdir -p target/docker
-	strip --strip-debug -o target/docker/ande $(ANDE)
+	cp target/image/ande target/docker/ande
 	docker build --quiet --target host -t $(ANDE_IMAGE) . >/dev/null
 	@docker image inspect $(ANDE_IMAGE) --format 'image $(ANDE_IMAGE): {{.Size}} bytes'
 

@@ -70,12 +70,17 @@ type ApiResult = Result<Json<Value>, ApiError>;
 pub struct PageParams {
     block_number: Option<i64>,
     index: Option<i64>,
+    batch_index: Option<i64>,
     contract_address_hash: Option<String>,
 }
 
 impl PageParams {
     fn position(&self) -> Option<(i64, i64)> {
         self.block_number.map(|b| (b, self.index.unwrap_or(i64::MAX)))
+    }
+
+    fn transfer_position(&self) -> Option<(i64, i64, i64)> {
+        self.block_number.map(|b| (b, self.index.unwrap_or(i64::MAX), self.batch_index.unwrap_or(-1)))
     }
 }
 
@@ -89,7 +94,7 @@ fn tx_key(tx: &Value) -> Value {
 }
 
 fn transfer_key(t: &Value) -> Value {
-    json!({ "block_number": t["block_number"], "index": t["log_index"], "items_count": PAGE })
+    json!({ "block_number": t["block_number"], "index": t["log_index"], "batch_index": t["batch_index"], "items_count": PAGE })
 }
 
 /// A 0x address, lowercase, or a 400.
@@ -102,7 +107,8 @@ pub fn parse_hash(text: &str) -> Result<String, ApiError> {
     text.parse::<alloy_primitives::B256>().map(|h| format!("{h:#x}")).map_err(|_| bad_request(format!("{text:?} is not a 32-byte hash")))
 }
 
-fn block_id(text: &str) -> Result<String, ApiError> {
+/// A block number, or a block hash (lowercase), or a 400.
+pub fn block_id(text: &str) -> Result<String, ApiError> {
     if text.parse::<u64>().is_ok() { Ok(text.to_string()) } else { parse_hash(text) }
 }
 
@@ -153,12 +159,19 @@ async fn transaction_transfers(State(app): State<Arc<App>>, Path(hash): Path<Str
     Ok(Json(json!({ "items": items, "next_page_params": null })))
 }
 
+/// An address's balance and code size, from the node (never stale).
+pub async fn balance_and_code(app: &App, address: &str) -> Result<(alloy_primitives::U256, usize), ApiError> {
+    let parsed: Address = address.parse().map_err(|_| bad_request(format!("{address:?} is not an address")))?;
+    tokio::try_join!(app.node.balance(parsed), app.node.code_size(parsed)).map_err(|e| {
+        tracing::warn!(error = %e, "reading an address from the node failed");
+        ApiError::unavailable("the node cannot be reached right now".into())
+    })
+}
+
 /// An address: balance and code size from the node, counts from the index.
 async fn address(State(app): State<Arc<App>>, Path(address): Path<String>) -> ApiResult {
     let address = parse_address(&address)?;
-    let parsed: Address = address.parse().expect("parsed above");
-    let unavailable = |e: crate::node::NodeError| ApiError::unavailable(e.to_string());
-    let (balance, code_size) = tokio::try_join!(app.node.balance(parsed), app.node.code_size(parsed)).map_err(unavailable)?;
+    let (balance, code_size) = balance_and_code(&app, &address).await?;
     let token = queries::token(&app.db, &address).await?;
     Ok(Json(json!({
         "hash": address,
@@ -177,7 +190,7 @@ async fn address_transactions(State(app): State<Arc<App>>, Path(address): Path<S
 
 async fn address_transfers(State(app): State<Arc<App>>, Path(address): Path<String>, Query(p): Query<PageParams>) -> ApiResult {
     let address = parse_address(&address)?;
-    let items = queries::token_transfers(&app.db, TransfersOf::Address(&address), p.position(), PAGE).await?;
+    let items = queries::token_transfers(&app.db, TransfersOf::Address(&address), p.transfer_position(), PAGE).await?;
     Ok(page(items, transfer_key))
 }
 
@@ -192,13 +205,13 @@ async fn token(State(app): State<Arc<App>>, Path(address): Path<String>) -> ApiR
 
 async fn token_transfers(State(app): State<Arc<App>>, Path(address): Path<String>, Query(p): Query<PageParams>) -> ApiResult {
     let address = parse_address(&address)?;
-    let items = queries::token_transfers(&app.db, TransfersOf::Token(&address), p.position(), PAGE).await?;
+    let items = queries::token_transfers(&app.db, TransfersOf::Token(&address), p.transfer_position(), PAGE).await?;
     Ok(page(items, transfer_key))
 }
 
 #[derive(Deserialize)]
-struct SearchParams {
-    q: Option<String>,
+pub struct SearchParams {
+    pub q: Option<String>,
 }
 
 /// What a search term names: a block (number or hash), a transaction, an address or token.

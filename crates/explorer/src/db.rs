@@ -1,7 +1,7 @@
 //! The explorer's store: Postgres (`postgres://...`) or SQLite (`sqlite://...`) through sqlx's
 //! `Any` driver, with one schema and one set of queries for both.
 
-use crate::model::{Block, TokenTransfer};
+use crate::model::{Block, NewToken, TokenTransfer};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
@@ -12,30 +12,40 @@ pub struct Db {
     pool: AnyPool,
 }
 
-/// `scheme://user@host/...` with the password set, percent-encoded.
-pub fn with_password(url: &str, password: &str) -> String {
+/// `scheme://user@host/...` with the password set, percent-encoded; `None` without a user.
+pub fn with_password(url: &str, password: &str) -> Option<String> {
     let encoded: String = password
         .bytes()
         .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect();
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (scheme, rest) = url.split_once("://")?;
     let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
-    let Some((userinfo, host)) = authority.rsplit_once('@') else { return url.to_string() };
+    let (userinfo, host) = authority.rsplit_once('@')?;
     let user = userinfo.split(':').next().unwrap_or_default();
     let path = path.map(|p| format!("/{p}")).unwrap_or_default();
-    format!("{scheme}://{user}:{encoded}@{host}{path}")
+    Some(format!("{scheme}://{user}:{encoded}@{host}{path}"))
 }
 
-/// One bound value of a multi-row insert.
-enum Arg {
+/// A bound query parameter.
+#[derive(Debug, Clone)]
+pub enum Bind {
     Int(i64),
     Text(String),
     OptText(Option<String>),
     OptInt(Option<i64>),
 }
 
-fn int(v: u64) -> Arg {
-    Arg::Int(i64::try_from(v).unwrap_or(i64::MAX))
+fn int(v: u64) -> Bind {
+    Bind::Int(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn bind<'q>(query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>, value: &Bind) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    match value {
+        Bind::Int(v) => query.bind(*v),
+        Bind::Text(v) => query.bind(v.clone()),
+        Bind::OptText(v) => query.bind(v.clone()),
+        Bind::OptInt(v) => query.bind(*v),
+    }
 }
 
 /// Rows per INSERT statement: Postgres takes at most 65,535 parameters in one.
@@ -55,13 +65,20 @@ impl Db {
             _ => url.to_string(),
         };
         let sqlite = url.starts_with("sqlite:");
-        // SQLite takes one writer at a time; readers go alongside in WAL mode.
-        let pool = AnyPoolOptions::new().max_connections(if sqlite { 4 } else { 16 }).connect(&url).await?;
-        if sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
-            sqlx::query("PRAGMA synchronous = NORMAL").execute(&pool).await?;
-            sqlx::query("PRAGMA busy_timeout = 5000").execute(&pool).await?;
-        }
+        // SQLite takes one writer at a time; readers go alongside in WAL mode, on every connection.
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 16 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        use sqlx::Executor;
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
         let db = Self { pool };
         db.migrate().await?;
         Ok(db)
@@ -94,37 +111,37 @@ impl Db {
 
     /// Writes blocks with their transactions, logs, internal calls, token transfers and new
     /// tokens in one transaction: after a crash a block is there whole or not at all.
-    pub async fn write(&self, blocks: &[Block], transfers: &[TokenTransfer], tokens: &[(String, &'static str, Option<String>, Option<String>, Option<i64>, u64)]) -> DbResult<()> {
+    pub async fn write(&self, blocks: &[Block], transfers: &[TokenTransfer], tokens: &[NewToken]) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
         let rows = blocks.iter().map(|b| {
-            vec![int(b.number), Arg::Text(b.hash.clone()), Arg::Text(b.parent_hash.clone()), int(b.timestamp), Arg::Text(b.miner.clone()),
-                int(b.gas_used), int(b.gas_limit), Arg::OptText(b.base_fee.clone()), int(b.txs.len() as u64)]
+            vec![int(b.number), Bind::Text(b.hash.clone()), Bind::Text(b.parent_hash.clone()), int(b.timestamp), Bind::Text(b.miner.clone()),
+                int(b.gas_used), int(b.gas_limit), Bind::OptText(b.base_fee.clone()), int(b.txs.len() as u64)]
         });
         insert(&mut tx, "blocks", &["number", "hash", "parent_hash", "timestamp", "miner", "gas_used", "gas_limit", "base_fee", "tx_count"], rows).await?;
         let rows = blocks.iter().flat_map(|b| &b.txs).map(|t| {
-            vec![Arg::Text(t.hash.clone()), int(t.block_number), int(t.index), Arg::Text(t.from.clone()), Arg::OptText(t.to.clone()),
-                Arg::Text(t.value.clone()), int(t.nonce), int(t.tx_type), int(t.gas_limit), int(t.gas_used), Arg::Text(t.gas_price.clone()),
-                int(t.status), Arg::OptText(t.contract_address.clone()), Arg::Text(t.input.clone())]
+            vec![Bind::Text(t.hash.clone()), int(t.block_number), int(t.index), Bind::Text(t.from.clone()), Bind::OptText(t.to.clone()),
+                Bind::Text(t.value.clone()), int(t.nonce), int(t.tx_type), int(t.gas_limit), int(t.gas_used), Bind::Text(t.gas_price.clone()),
+                int(t.status), Bind::OptText(t.contract_address.clone()), Bind::Text(t.input.clone())]
         });
         insert(&mut tx, "transactions", &["hash", "block_number", "idx", "from_addr", "to_addr", "value", "nonce", "tx_type", "gas_limit",
             "gas_used", "gas_price", "status", "contract_address", "input"], rows).await?;
         let rows = blocks.iter().flat_map(|b| &b.logs).map(|l| {
-            let topic = |i: usize| Arg::OptText(l.topics.get(i).cloned());
-            vec![int(l.block_number), int(l.log_index), Arg::Text(l.tx_hash.clone()), Arg::Text(l.address.clone()), topic(0), topic(1), topic(2), topic(3), Arg::Text(l.data.clone())]
+            let topic = |i: usize| Bind::OptText(l.topics.get(i).cloned());
+            vec![int(l.block_number), int(l.log_index), Bind::Text(l.tx_hash.clone()), Bind::Text(l.address.clone()), topic(0), topic(1), topic(2), topic(3), Bind::Text(l.data.clone())]
         });
         insert(&mut tx, "logs", &["block_number", "log_index", "tx_hash", "address", "topic0", "topic1", "topic2", "topic3", "data"], rows).await?;
         let rows = blocks.iter().flat_map(|b| &b.internal).map(|i| {
-            vec![Arg::Text(i.tx_hash.clone()), int(i.index), int(i.block_number), Arg::Text(i.call_type.clone()), Arg::Text(i.from.clone()),
-                Arg::OptText(i.to.clone()), Arg::Text(i.value.clone()), int(i.gas_used), Arg::OptText(i.error.clone())]
+            vec![Bind::Text(i.tx_hash.clone()), int(i.index), int(i.block_number), Bind::Text(i.call_type.clone()), Bind::Text(i.from.clone()),
+                Bind::OptText(i.to.clone()), Bind::Text(i.value.clone()), int(i.gas_used), Bind::OptText(i.error.clone())]
         });
         insert(&mut tx, "internal_transactions", &["tx_hash", "idx", "block_number", "call_type", "from_addr", "to_addr", "value", "gas_used", "error"], rows).await?;
         let rows = transfers.iter().map(|t| {
-            vec![int(t.block_number), int(t.log_index), int(t.batch_index), Arg::Text(t.tx_hash.clone()), Arg::Text(t.token.clone()),
-                Arg::Text(t.from.clone()), Arg::Text(t.to.clone()), Arg::OptText(t.amount.clone()), Arg::OptText(t.token_id.clone())]
+            vec![int(t.block_number), int(t.log_index), int(t.batch_index), Bind::Text(t.tx_hash.clone()), Bind::Text(t.token.clone()),
+                Bind::Text(t.from.clone()), Bind::Text(t.to.clone()), Bind::OptText(t.amount.clone()), Bind::OptText(t.token_id.clone())]
         });
         insert(&mut tx, "token_transfers", &["block_number", "log_index", "batch_idx", "tx_hash", "token", "from_addr", "to_addr", "amount", "token_id"], rows).await?;
-        let rows = tokens.iter().map(|(address, kind, name, symbol, decimals, first)| {
-            vec![Arg::Text(address.clone()), Arg::Text((*kind).to_string()), Arg::OptText(name.clone()), Arg::OptText(symbol.clone()), Arg::OptInt(*decimals), int(*first)]
+        let rows = tokens.iter().map(|t| {
+            vec![Bind::Text(t.address.clone()), Bind::Text(t.kind.as_str().to_string()), Bind::OptText(t.name.clone()), Bind::OptText(t.symbol.clone()), Bind::OptInt(t.decimals), int(t.first_block)]
         });
         insert(&mut tx, "tokens", &["address", "kind", "name", "symbol", "decimals", "first_block"], rows).await?;
         tx.commit().await
@@ -143,31 +160,17 @@ impl Db {
     }
 
     pub async fn fetch_all(&self, sql: &str, binds: &[Bind]) -> DbResult<Vec<AnyRow>> {
-        let mut query = sqlx::query(sql);
-        for bind in binds {
-            query = match bind {
-                Bind::Int(v) => query.bind(*v),
-                Bind::Text(v) => query.bind(v.clone()),
-            };
-        }
-        query.fetch_all(&self.pool).await
+        binds.iter().fold(sqlx::query(sql), bind).fetch_all(&self.pool).await
     }
-}
-
-/// A parameter of a read query.
-#[derive(Debug, Clone)]
-pub enum Bind {
-    Int(i64),
-    Text(String),
 }
 
 async fn insert(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     table: &str,
     columns: &[&str],
-    rows: impl Iterator<Item = Vec<Arg>>,
+    rows: impl Iterator<Item = Vec<Bind>>,
 ) -> DbResult<()> {
-    let rows: Vec<Vec<Arg>> = rows.collect();
+    let rows: Vec<Vec<Bind>> = rows.collect();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
         let mut n = 0;
@@ -186,18 +189,7 @@ async fn insert(
             sql.push(')');
         }
         sql.push_str(" ON CONFLICT DO NOTHING");
-        let mut query = sqlx::query(&sql);
-        for row in chunk {
-            for arg in row {
-                query = match arg {
-                    Arg::Int(v) => query.bind(*v),
-                    Arg::Text(v) => query.bind(v.clone()),
-                    Arg::OptText(v) => query.bind(v.clone()),
-                    Arg::OptInt(v) => query.bind(*v),
-                };
-            }
-        }
-        query.execute(&mut **tx).await?;
+        chunk.iter().flatten().fold(sqlx::query(&sql), bind).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -206,8 +198,8 @@ async fn insert(
 mod tests {
     #[test]
     fn passwords_go_into_the_url_encoded() {
-        assert_eq!(super::with_password("postgres://ande@postgres:5432/explorer", "s3cret"), "postgres://ande:s3cret@postgres:5432/explorer");
-        assert_eq!(super::with_password("postgres://ande:old@postgres/explorer", "a b/c@d"), "postgres://ande:a%20b%2Fc%40d@postgres/explorer");
-        assert_eq!(super::with_password("sqlite://data/x.db", "p"), "sqlite://data/x.db");
+        assert_eq!(super::with_password("postgres://ande@postgres:5432/explorer", "s3cret").unwrap(), "postgres://ande:s3cret@postgres:5432/explorer");
+        assert_eq!(super::with_password("postgres://ande:old@postgres/explorer", "a b/c@d").unwrap(), "postgres://ande:a%20b%2Fc%40d@postgres/explorer");
+        assert_eq!(super::with_password("postgres://postgres/explorer", "p"), None, "no user to give the password to");
     }
 }

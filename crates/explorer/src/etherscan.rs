@@ -3,9 +3,8 @@
 //! shape.
 
 use crate::api::{parse_address, parse_hash};
-use crate::queries::{self, TransfersOf};
+use crate::queries;
 use crate::App;
-use alloy_primitives::Address;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -63,27 +62,28 @@ async fn dispatch(app: &App, p: &Params) -> Result<Response, Response> {
     };
     match (p.module.as_deref(), p.action.as_deref()) {
         (Some("account"), Some("balance")) => {
-            let parsed: Address = address()?.parse().expect("parsed");
-            let balance = app.node.balance(parsed).await.map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+            let (balance, _) = crate::api::balance_and_code(app, &address()?).await.map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "the node cannot be reached right now"))?;
             Ok(ok(balance.to_string().into()))
         }
         (Some("account"), Some(action @ ("txlist" | "tokentx"))) => {
             let address = address()?;
             let offset = p.offset.unwrap_or(MAX_OFFSET).clamp(1, MAX_OFFSET);
             let page = p.page.unwrap_or(1).max(1);
-            let (start, end) = (p.startblock.unwrap_or(0), p.endblock.unwrap_or(i64::MAX));
-            // The newest page * offset rows are enough to serve page `page` in either order.
-            let want = offset.saturating_mul(page).min(MAX_OFFSET * 10);
-            let mut rows = if action == "txlist" {
-                queries::address_transactions(&app.db, &address, Some((end.saturating_add(1), 0)), want).await.map_err(db_err)?
-            } else {
-                queries::token_transfers(&app.db, TransfersOf::Address(&address), Some((end.saturating_add(1), 0)), want).await.map_err(db_err)?
-            };
-            rows.retain(|r| r["block_number"].as_i64().unwrap_or_default() >= start);
-            if p.sort.as_deref() != Some("desc") {
-                rows.reverse();
+            if page.saturating_mul(offset) > MAX_OFFSET {
+                return Err(bad(format!("Result window is too large, PageNo x Offset size must be less than or equal to {MAX_OFFSET}")));
             }
-            let rows: Vec<Value> = rows.into_iter().skip(((page - 1) * offset) as usize).take(offset as usize).collect();
+            let ascending = match p.sort.as_deref().unwrap_or("asc") {
+                "asc" => true,
+                "desc" => false,
+                other => return Err(bad(format!("sort must be asc or desc, not {other}"))),
+            };
+            let window = queries::Window { start: p.startblock.unwrap_or(0), end: p.endblock.unwrap_or(i64::MAX), ascending, limit: page * offset };
+            let rows = if action == "txlist" {
+                queries::address_transactions_within(&app.db, &address, &window).await.map_err(db_err)?
+            } else {
+                queries::address_transfers_within(&app.db, &address, &window).await.map_err(db_err)?
+            };
+            let rows: Vec<Value> = rows.into_iter().skip(((page - 1) * offset) as usize).collect();
             if rows.is_empty() {
                 return Ok(none(if action == "txlist" { "No transactions found" } else { "No token transfers found" }));
             }

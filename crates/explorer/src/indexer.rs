@@ -5,7 +5,7 @@
 //! back to where the two agree and indexed again from there.
 
 use crate::db::Db;
-use crate::model::{Block, TokenTransfer};
+use crate::model::{Block, NewToken, TokenTransfer};
 use crate::node::{Node, NodeError};
 use crate::tokens;
 use futures_util::StreamExt;
@@ -30,9 +30,22 @@ pub struct Progress {
     pub blocks: AtomicU64,
     pub transactions: AtomicU64,
     pub rebuilds: AtomicU64,
+    /// When the node last answered (unix ms).
+    pub node_seen_ms: AtomicU64,
 }
 
 impl Progress {
+    fn touch(&self) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        self.node_seen_ms.store(now.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// How long since the node last answered.
+    pub fn node_silence(&self) -> Duration {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        now.saturating_sub(Duration::from_millis(self.node_seen_ms.load(Ordering::Relaxed)))
+    }
+
     pub fn lag(&self) -> u64 {
         let next = self.indexed_next.load(Ordering::Relaxed);
         (self.head.load(Ordering::Relaxed) + 1).saturating_sub(next)
@@ -57,8 +70,9 @@ pub struct Indexer {
 impl Indexer {
     /// Indexes until `shutdown` fires; node and database errors are logged and retried.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        // The sender lives as long as the loop, so `changed()` waits even without a WebSocket.
         let (heads_tx, mut heads) = watch::channel(0u64);
-        let follower = self.ws_url.clone().map(|url| tokio::spawn(follow_heads(url, heads_tx)));
+        let follower = self.ws_url.clone().map(|url| tokio::spawn(follow_heads(url, heads_tx.clone())));
         loop {
             let outcome = self.step().await;
             let wait = match outcome {
@@ -78,22 +92,24 @@ impl Indexer {
         if let Some(follower) = follower {
             follower.abort();
         }
+        drop(heads_tx);
     }
 
     /// Indexes the next group of blocks; false when there was nothing new.
     async fn step(&self) -> Result<bool, IndexError> {
         let head = self.node.head().await?;
         self.progress.head.store(head, Ordering::Relaxed);
+        self.progress.touch();
         let next = match self.db.last_indexed().await? {
             Some(last) => last + 1,
             None => 0,
         };
         self.progress.indexed_next.store(next, Ordering::Relaxed);
         if next > head {
-            // The node may have been rebuilt shorter: check the tip still matches.
-            if next > 0 && self.db.block_hash(next - 1).await? != self.node.block_hash(next - 1).await? {
-                self.rebuild_from(next - 1).await?;
-                return Ok(true);
+            // The node's head is below the index: it was rebuilt shorter, or it is catching up
+            // (restarted, syncing). Only a block hash that differs says which.
+            if head + 1 < next && self.db.block_hash(head).await? != self.node.block_hash(head).await? {
+                return self.rebuild_from(head).await;
             }
             return Ok(false);
         }
@@ -116,8 +132,7 @@ impl Indexer {
                 && *parent != block.parent_hash
             {
                 tracing::warn!(number = block.number, "the node's chain changed under the index");
-                self.rebuild_from(block.number - 1).await?;
-                return Ok(true);
+                return self.rebuild_from(block.number - 1).await;
             }
             parent = Some(block.hash.clone());
         }
@@ -127,7 +142,7 @@ impl Indexer {
         for transfer in &transfers {
             if seen.insert(transfer.token.clone()) && !self.db.has_token(&transfer.token).await? {
                 let (name, symbol, decimals) = tokens::metadata(&self.node, &transfer.token).await;
-                new_tokens.push((transfer.token.clone(), transfer.kind.as_str(), name, symbol, decimals, transfer.block_number));
+                new_tokens.push(NewToken { address: transfer.token.clone(), kind: transfer.kind, name, symbol, decimals, first_block: transfer.block_number });
             }
         }
         self.db.write(&blocks, &transfers, &new_tokens).await?;
@@ -140,26 +155,39 @@ impl Indexer {
     }
 
     /// Cuts the index back to the highest block at or below `from` whose hash the node agrees
-    /// with.
-    async fn rebuild_from(&self, from: u64) -> Result<(), IndexError> {
-        let mut keep = from;
-        loop {
-            let stored = self.db.block_hash(keep).await?;
-            if stored.is_some() && stored == self.node.block_hash(keep).await? {
-                break;
-            }
-            if keep == 0 {
-                tracing::warn!("the node's genesis differs from the index; indexing from scratch");
-                self.db.truncate_from(0).await?;
-                self.progress.rebuilds.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
-            }
-            keep -= 1;
+    /// with, found by stepping back exponentially and then bisecting (a chain that forked at a
+    /// block differs from there on). False when nothing needed cutting.
+    async fn rebuild_from(&self, from: u64) -> Result<bool, IndexError> {
+        let agrees = async |n: u64| -> Result<bool, IndexError> {
+            let stored = self.db.block_hash(n).await?;
+            Ok(stored.is_some() && stored == self.node.block_hash(n).await?)
+        };
+        if agrees(from).await? {
+            return Ok(false);
         }
-        tracing::warn!(keep, "re-indexing above the last block the node agrees with");
-        self.db.truncate_from(keep + 1).await?;
+        let (mut bad, mut step) = (from, 1u64);
+        let mut good = loop {
+            if bad == 0 {
+                break None;
+            }
+            let n = bad.saturating_sub(step);
+            if agrees(n).await? {
+                break Some(n);
+            }
+            bad = n;
+            step = step.saturating_mul(2);
+        };
+        if let Some(ok) = good.as_mut() {
+            while bad - *ok > 1 {
+                let mid = *ok + (bad - *ok) / 2;
+                if agrees(mid).await? { *ok = mid } else { bad = mid }
+            }
+        }
+        let first = good.map_or(0, |n| n + 1);
+        tracing::warn!(first, "the node's chain differs from the index from this block; indexing it again");
+        self.db.truncate_from(first).await?;
         self.progress.rebuilds.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct ExplorerArgs {
     /// The node's JSON-RPC over HTTP.
     #[arg(long = "rpc-url", env = "ETHEREUM_JSONRPC_HTTP_URL", default_value = "http://127.0.0.1:8545")]
@@ -62,9 +62,21 @@ pub enum ExplorerError {
     ChainId(#[from] ande_chain::ChainIdMismatch),
     #[error(transparent)]
     Secret(#[from] ande_chain::SecretFileError),
+    #[error("DATABASE_PASSWORD_FILE is set, but DATABASE_URL names no user@ to give the password to")]
+    NoDatabaseUser,
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
+
+impl std::fmt::Debug for ExplorerArgs {
+    /// Without the database URL, which may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExplorerArgs").field("rpc_url", &self.rpc_url).field("ws_url", &self.ws_url).field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+/// The node has not answered for this long: the index cannot be trusted to be current.
+const NODE_SILENCE_LIMIT: Duration = Duration::from_secs(15);
 
 /// What the handlers share.
 pub struct App {
@@ -94,7 +106,7 @@ impl App {
 /// until `shutdown` fires. `bound` hears the address the server listens on.
 pub async fn run(args: ExplorerArgs, mut shutdown: watch::Receiver<bool>, bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> Result<(), ExplorerError> {
     let database_url = match ande_chain::read_secret(args.database_password_file.as_deref(), None)? {
-        Some(password) => db::with_password(&args.database_url, &password),
+        Some(password) => db::with_password(&args.database_url, &password).ok_or(ExplorerError::NoDatabaseUser)?,
         None => args.database_url.clone(),
     };
     let node = node::Node::new(&args.rpc_url)?;
@@ -161,9 +173,10 @@ async fn health(State(app): State<Arc<App>>) -> Response {
     let lag = progress.lag();
     let head = progress.head.load(Ordering::Relaxed);
     let indexed = progress.indexed_next.load(Ordering::Relaxed);
-    let ready = indexed > 0 && lag <= app.max_lag;
+    let silent = progress.node_silence() > NODE_SILENCE_LIMIT;
+    let ready = indexed > 0 && lag <= app.max_lag && !silent;
     let body = json!({
-        "status": if ready { "ok" } else { "lagging" },
+        "status": if silent { "node unreachable" } else if ready { "ok" } else { "lagging" },
         "chain_id": app.chain_id,
         "head": head,
         "indexed": indexed.saturating_sub(1),

@@ -89,3 +89,14 @@ pub struct TokenTransfer {
     /// Token id (ERC-721, ERC-1155), decimal.
     pub token_id: Option<String>,
 }
+
+/// A token seen for the first time, with what its contract says of itself.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub address: String,
+    pub kind: TokenKind,
+    pub name: Option<String>,
+    pub symbol: Option<String>,
+    pub decimals: Option<i64>,
+    pub first_block: u64,
+}

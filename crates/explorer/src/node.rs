@@ -57,15 +57,16 @@ impl Node {
 
     /// Block `number` with everything the explorer stores about it.
     pub async fn block(&self, number: u64) -> Result<Block, NodeError> {
-        let tag = format!("{number:#x}");
-        let (block, receipts, traces) = tokio::try_join!(
-            self.http.request::<Value, _>("eth_getBlockByNumber", rpc_params![tag.clone(), true]),
-            self.http.request::<Value, _>("eth_getBlockReceipts", rpc_params![tag.clone()]),
-            self.http.request::<Value, _>("debug_traceBlockByNumber", rpc_params![tag.clone(), json!({ "tracer": "callTracer" })]),
-        )?;
+        let block: Value = self.http.request("eth_getBlockByNumber", rpc_params![format!("{number:#x}"), true]).await?;
         if block.is_null() {
             return Err(NodeError(format!("block {number} is not there")));
         }
+        // By hash, so a chain that changes between the calls cannot mix two blocks.
+        let hash = required(&block["hash"], "block hash")?;
+        let (receipts, traces) = tokio::try_join!(
+            self.http.request::<Value, _>("eth_getBlockReceipts", rpc_params![hash.clone()]),
+            self.http.request::<Value, _>("debug_traceBlockByHash", rpc_params![hash.clone(), json!({ "tracer": "callTracer" })]),
+        )?;
         parse_block(&block, &receipts, &traces)
     }
 
@@ -139,6 +140,9 @@ fn parse_block(block: &Value, receipts: &Value, traces: &Value) -> Result<Block,
     };
     for (index, (tx, receipt)) in txs.iter().zip(&receipts).enumerate() {
         let hash = required(&tx["hash"], "transaction hash")?;
+        if text(&receipt["transactionHash"]).as_deref() != Some(hash.as_str()) {
+            return Err(NodeError(format!("block {number}: receipt {index} is not for transaction {hash}")));
+        }
         out.txs.push(Tx {
             hash: hash.clone(),
             block_number: number,

@@ -97,6 +97,7 @@ fn transfer_json(row: &AnyRow) -> Value {
         "transaction_hash": s(row, "tx_hash"),
         "block_number": i(row, "block_number"),
         "log_index": i(row, "log_index"),
+        "batch_index": i(row, "batch_idx"),
         "timestamp": iso8601(i(row, "timestamp")),
         "timestamp_unix": i(row, "timestamp"),
         "from": addr(row, "from_addr"),
@@ -151,32 +152,59 @@ pub async fn transactions(db: &Db, before: Option<(i64, i64)>, block: Option<i64
     Ok(rows.iter().map(tx_json).collect())
 }
 
-/// `SELECT {columns} {from} WHERE {each filter} AND {keyset}`, newest first, one branch per
-/// filter each cut to `limit` rows on its own index before they are merged: an address with a
-/// long history costs a page, not its history.
-fn newest_of_each(columns: &str, from: &str, filters: &[&str], keyset: &str, order: &str) -> String {
+/// `SELECT {columns} {from} WHERE {each filter} AND {condition} ORDER BY {order} LIMIT $4`,
+/// one branch per filter, each cut to the limit on its own index before they are merged: an
+/// address with a long history costs a page, not its history.
+fn merged(columns: &str, from: &str, filters: &[&str], condition: &str, order: &str) -> String {
     let branches: Vec<String> = filters
         .iter()
         .enumerate()
-        .map(|(n, filter)| format!("SELECT * FROM (SELECT {columns} {from} WHERE {filter} AND {keyset} ORDER BY {order} LIMIT $4) AS branch{n}"))
+        .map(|(n, filter)| format!("SELECT * FROM (SELECT {columns} {from} WHERE {filter} AND {condition} ORDER BY {order} LIMIT $4) AS branch{n}"))
         .collect();
     let bare_order = order.replace("t.", "").replace("x.", "");
     format!("{} ORDER BY {bare_order} LIMIT $4", branches.join(" UNION "))
 }
 
-/// An address's transactions (sent, received, or that created it), newest first, below
-/// position `before`.
+const TX_FROM: &str = "FROM transactions t JOIN blocks b ON b.number = t.block_number";
+/// Sent, received, or the creation of the address.
+const TX_OF_ADDRESS: [&str; 3] = ["t.from_addr = $1", "t.to_addr = $1", "t.contract_address = $1"];
+
+/// An address's transactions, newest first, below position `before`.
 pub async fn address_transactions(db: &Db, address: &str, before: Option<(i64, i64)>, limit: i64) -> DbResult<Vec<Value>> {
     let (b, idx) = before.unwrap_or((i64::MAX, i64::MAX));
-    let sql = newest_of_each(
-        TX_COLUMNS,
-        "FROM transactions t JOIN blocks b ON b.number = t.block_number",
-        &["t.from_addr = $1", "t.to_addr = $1", "t.contract_address = $1"],
-        "(t.block_number < $2 OR (t.block_number = $2 AND t.idx < $3))",
-        "t.block_number DESC, t.idx DESC",
-    );
+    let keyset = "(t.block_number < $2 OR (t.block_number = $2 AND t.idx < $3))";
+    let sql = merged(TX_COLUMNS, TX_FROM, &TX_OF_ADDRESS, keyset, "t.block_number DESC, t.idx DESC");
     let rows = db.fetch_all(&sql, &[Bind::Text(address.to_string()), Bind::Int(b), Bind::Int(idx), Bind::Int(limit)]).await?;
     Ok(rows.iter().map(tx_json).collect())
+}
+
+/// Oldest or newest first, within blocks `start..=end`: the first `limit` (Etherscan's paging).
+pub struct Window {
+    pub start: i64,
+    pub end: i64,
+    pub ascending: bool,
+    pub limit: i64,
+}
+
+impl Window {
+    fn order(&self, columns: &str) -> String {
+        let dir = if self.ascending { "ASC" } else { "DESC" };
+        columns.split(", ").map(|c| format!("{c} {dir}")).collect::<Vec<_>>().join(", ")
+    }
+
+    fn binds(&self, key: &str) -> [Bind; 4] {
+        [Bind::Text(key.to_string()), Bind::Int(self.start), Bind::Int(self.end), Bind::Int(self.limit)]
+    }
+}
+
+pub async fn address_transactions_within(db: &Db, address: &str, window: &Window) -> DbResult<Vec<Value>> {
+    let sql = merged(TX_COLUMNS, TX_FROM, &TX_OF_ADDRESS, "t.block_number >= $2 AND t.block_number <= $3", &window.order("t.block_number, t.idx"));
+    Ok(db.fetch_all(&sql, &window.binds(address)).await?.iter().map(tx_json).collect())
+}
+
+pub async fn address_transfers_within(db: &Db, address: &str, window: &Window) -> DbResult<Vec<Value>> {
+    let sql = merged(TRANSFER_COLUMNS, TRANSFER_FROM, &TRANSFER_OF_ADDRESS, "x.block_number >= $2 AND x.block_number <= $3", &window.order("x.block_number, x.log_index, x.batch_idx"));
+    Ok(db.fetch_all(&sql, &window.binds(address)).await?.iter().map(transfer_json).collect())
 }
 
 pub async fn transaction(db: &Db, hash: &str) -> DbResult<Option<Value>> {
@@ -234,19 +262,22 @@ pub enum TransfersOf<'a> {
     Token(&'a str),
 }
 
-pub async fn token_transfers(db: &Db, of: TransfersOf<'_>, before: Option<(i64, i64)>, limit: i64) -> DbResult<Vec<Value>> {
-    let (b, li) = before.unwrap_or((i64::MAX, i64::MAX));
-    let from = "FROM token_transfers x JOIN tokens k ON k.address = x.token JOIN blocks b ON b.number = x.block_number";
-    let keyset = "(x.block_number < $2 OR (x.block_number = $2 AND x.log_index < $3))";
-    let sql = match of {
-        TransfersOf::Tx(_) => format!("SELECT {TRANSFER_COLUMNS} {from} WHERE x.tx_hash = $1 AND {keyset} ORDER BY block_number DESC, log_index DESC, batch_idx LIMIT $4"),
-        TransfersOf::Token(_) => format!("SELECT {TRANSFER_COLUMNS} {from} WHERE x.token = $1 AND {keyset} ORDER BY block_number DESC, log_index DESC, batch_idx LIMIT $4"),
-        TransfersOf::Address(_) => newest_of_each(TRANSFER_COLUMNS, from, &["x.from_addr = $1", "x.to_addr = $1"], keyset, "x.block_number DESC, x.log_index DESC, x.batch_idx"),
+const TRANSFER_FROM: &str = "FROM token_transfers x JOIN tokens k ON k.address = x.token JOIN blocks b ON b.number = x.block_number";
+const TRANSFER_OF_ADDRESS: [&str; 2] = ["x.from_addr = $1", "x.to_addr = $1"];
+
+/// Newest first, below position `before` = (block, log index, batch index): the items of one
+/// ERC-1155 batch share a log and are ordered by their batch index.
+pub async fn token_transfers(db: &Db, of: TransfersOf<'_>, before: Option<(i64, i64, i64)>, limit: i64) -> DbResult<Vec<Value>> {
+    let (b, li, bi) = before.unwrap_or((i64::MAX, i64::MAX, -1));
+    let keyset = "(x.block_number < $2 OR (x.block_number = $2 AND (x.log_index < $3 OR (x.log_index = $3 AND x.batch_idx > $5))))";
+    let order = "x.block_number DESC, x.log_index DESC, x.batch_idx";
+    let (filters, key): (&[&str], &str) = match &of {
+        TransfersOf::Tx(k) => (&["x.tx_hash = $1"], k),
+        TransfersOf::Token(k) => (&["x.token = $1"], k),
+        TransfersOf::Address(k) => (&TRANSFER_OF_ADDRESS, k),
     };
-    let key = match of {
-        TransfersOf::Tx(k) | TransfersOf::Address(k) | TransfersOf::Token(k) => k.to_lowercase(),
-    };
-    let rows = db.fetch_all(&sql, &[Bind::Text(key), Bind::Int(b), Bind::Int(li), Bind::Int(limit)]).await?;
+    let sql = merged(TRANSFER_COLUMNS, TRANSFER_FROM, filters, keyset, order);
+    let rows = db.fetch_all(&sql, &[Bind::Text(key.to_lowercase()), Bind::Int(b), Bind::Int(li), Bind::Int(limit), Bind::Int(bi)]).await?;
     Ok(rows.iter().map(transfer_json).collect())
 }
 

@@ -55,7 +55,7 @@ pub fn transfers(log: &Log) -> Vec<TokenTransfer> {
             let array = |offset: Option<&U256>| -> Option<Vec<U256>> {
                 let at = usize::try_from(*offset?).ok()? / 32;
                 let len = usize::try_from(*w.get(at)?).ok()?;
-                w.get(at + 1..at + 1 + len).map(<[U256]>::to_vec)
+                w.get(at.checked_add(1)?..at.checked_add(1)?.checked_add(len)?).map(<[U256]>::to_vec)
             };
             match (array(w.first()), array(w.get(1))) {
                 (Some(ids), Some(amounts)) if ids.len() == amounts.len() => ids
@@ -90,8 +90,9 @@ fn abi_string(out: &[u8]) -> Option<String> {
         out.iter().take_while(|b| **b != 0).copied().collect::<Vec<u8>>()
     } else {
         let offset = usize::try_from(U256::from_be_slice(out.get(..32)?)).ok()?;
-        let len = usize::try_from(U256::from_be_slice(out.get(offset..offset + 32)?)).ok()?;
-        out.get(offset + 32..offset + 32 + len)?.to_vec()
+        let start = offset.checked_add(32)?;
+        let len = usize::try_from(U256::from_be_slice(out.get(offset..start)?)).ok()?;
+        out.get(start..start.checked_add(len)?)?.to_vec()
     };
     String::from_utf8(text).ok().map(|s| s.chars().filter(|c| !c.is_control()).take(64).collect())
 }

@@ -3,15 +3,14 @@
 //! token, and search. They read through the same queries as the API.
 
 use crate::App;
-use crate::api::{ApiError, parse_address, parse_hash, resolve};
+use crate::api::{ApiError, SearchParams, balance_and_code, block_id, parse_address, parse_hash, resolve};
 use crate::queries::{self, TransfersOf};
-use alloy_primitives::{Address, U256};
+use alloy_primitives::U256;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
 use serde_json::Value;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -42,6 +41,10 @@ fn v(value: &Value) -> String {
 /// An amount with `decimals` places, trailing zeros cut.
 fn units(raw: &Value, decimals: u32) -> String {
     let Some(amount) = raw.as_str().and_then(|s| s.parse::<U256>().ok()) else { return v(raw) };
+    if decimals > 77 {
+        // 10^78 does not fit 256 bits: show the raw amount.
+        return amount.to_string();
+    }
     let scale = U256::from(10u64).pow(U256::from(decimals));
     let (whole, frac) = (amount / scale, amount % scale);
     if frac.is_zero() {
@@ -156,8 +159,7 @@ async fn home(State(app): State<Arc<App>>) -> Page {
 }
 
 async fn block(State(app): State<Arc<App>>, Path(id): Path<String>) -> Page {
-    let id = if id.parse::<u64>().is_ok() { id } else { parse_hash(&id)? };
-    let Some(b) = queries::block(&app.db, &id).await? else { return Ok(not_found(&app, "Block")) };
+    let Some(b) = queries::block(&app.db, &block_id(&id)?).await? else { return Ok(not_found(&app, "Block")) };
     let number = b["height"].as_i64().unwrap_or_default();
     let txs = queries::transactions(&app.db, None, Some(number), queries::PAGE).await?;
     let mut body = facts(&[
@@ -228,9 +230,7 @@ async fn transaction(State(app): State<Arc<App>>, Path(hash): Path<String>) -> P
 
 async fn address(State(app): State<Arc<App>>, Path(address): Path<String>) -> Page {
     let address = parse_address(&address)?;
-    let parsed: Address = address.parse().expect("parsed above");
-    let unavailable = |e: crate::node::NodeError| ApiError::unavailable(e.to_string());
-    let (balance, code_size) = tokio::try_join!(app.node.balance(parsed), app.node.code_size(parsed)).map_err(unavailable)?;
+    let (balance, code_size) = balance_and_code(&app, &address).await?;
     let txs = queries::address_transactions(&app.db, &address, None, queries::PAGE).await?;
     let transfers = queries::token_transfers(&app.db, TransfersOf::Address(&address), None, queries::PAGE).await?;
     let mut rows = vec![
@@ -267,11 +267,6 @@ async fn token(State(app): State<Arc<App>>, Path(address): Path<String>) -> Page
     body.push_str(&transfer_rows(&transfers));
     let title = t["symbol"].as_str().map_or("Token".to_string(), |s| format!("Token {s}"));
     Ok(layout(&app, &title, &body, false).into_response())
-}
-
-#[derive(Deserialize)]
-struct SearchParams {
-    q: Option<String>,
 }
 
 /// Goes to what the term names, or says nothing matched.

@@ -102,7 +102,7 @@ impl Follower {
             self.cursor = height + 1;
             // Durably where blocks were applied, and now and then: a restart reads again at most
             // CURSOR_EVERY heights, whose blocks it already holds.
-            if applied || height % CURSOR_EVERY == 0 || height == head {
+            if applied || height.is_multiple_of(CURSOR_EVERY) || height == head {
                 self.chain.store.set_da_mark(DA_CURSOR_KEY, Some(self.cursor)).map_err(|e| CatchUp::Fatal(e.into()))?;
             }
             self.chain.da_status.lock().da_cursor = Some(self.cursor);
