@@ -10,26 +10,13 @@ use eyre::{Result, eyre};
 use hyper::body::Bytes;
 use serde_json::{Value, json};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const NAMESPACE: &str = "ande-bench";
 
-/// `ande da`, killed when dropped.
-struct DaNode {
-    addr: SocketAddr,
-    child: Child,
-}
-
-impl Drop for DaNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_da(cli: &Cli) -> Result<DaNode> {
+async fn start_da(cli: &Cli) -> Result<Target> {
     let port = free_port()?;
     let child = Command::new(&cli.ande)
         .args(["da", "--port", &port.to_string(), "--block-time", "1s", "--data-dir"])
@@ -38,7 +25,7 @@ async fn start_da(cli: &Cli) -> Result<DaNode> {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
-    let da = DaNode { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)), child };
+    let da = Target::spawned(child, SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(mut conn) = Conn::open(da.addr).await

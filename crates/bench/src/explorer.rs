@@ -7,33 +7,19 @@ use crate::{Cli, GAS_LIMIT, fresh_dir, report, stats, workload};
 use eyre::{Result, eyre};
 use serde_json::{Value, json};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Explorer {
-    addr: SocketAddr,
-    child: Child,
-}
-
-impl Drop for Explorer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+async fn get(conn: &mut Conn, path: &str) -> Result<Value> {
+    let (status, body) = conn.send(hyper::Method::GET, path, hyper::body::Bytes::new(), &[]).await?;
+    if !status.is_success() {
+        return Err(eyre!("GET {path}: {status}"));
     }
+    Ok(serde_json::from_slice(&body)?)
 }
 
-impl Explorer {
-    async fn get(&self, conn: &mut Conn, path: &str) -> Result<Value> {
-        let (status, body) = conn.send(hyper::Method::GET, path, hyper::body::Bytes::new(), &[]).await?;
-        if !status.is_success() {
-            return Err(eyre!("GET {path}: {status}"));
-        }
-        Ok(serde_json::from_slice(&body)?)
-    }
-}
-
-fn start_explorer(cli: &Cli, node: SocketAddr, database_url: &str) -> Result<Explorer> {
+fn start_explorer(cli: &Cli, node: SocketAddr, database_url: &str) -> Result<Target> {
     let port = free_port()?;
     let child = Command::new(&cli.ande)
         .args(["explorer", "--rpc-url", &format!("http://{node}"), "--port", &port.to_string()])
@@ -42,11 +28,11 @@ fn start_explorer(cli: &Cli, node: SocketAddr, database_url: &str) -> Result<Exp
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
-    Ok(Explorer { addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)), child })
+    Ok(Target::spawned(child, SocketAddr::from((Ipv4Addr::LOCALHOST, port))))
 }
 
 /// (head, indexed) as the explorer's /health says, once it answers.
-async fn progress(explorer: &Explorer) -> Option<(u64, u64)> {
+async fn progress(explorer: &Target) -> Option<(u64, u64)> {
     let mut conn = Conn::open(explorer.addr).await.ok()?;
     let (_, body) = conn.send(hyper::Method::GET, "/health", hyper::body::Bytes::new(), &[]).await.ok()?;
     let health: Value = serde_json::from_slice(&body).ok()?;
@@ -118,7 +104,7 @@ pub async fn run(cli: &Cli, per_sender: u64, seconds: u64, load_tps: u64, databa
 
     // API latency over the index, one keep-alive connection, each endpoint 200 times.
     let mut api = Conn::open(explorer.addr).await?;
-    let latest: Value = explorer.get(&mut api, "/api/v2/transactions").await?;
+    let latest = get(&mut api, "/api/v2/transactions").await?;
     let tx = latest["items"][0]["hash"].as_str().ok_or_else(|| eyre!("no transactions indexed"))?.to_string();
     let sender = latest["items"][0]["from"]["hash"].as_str().unwrap_or_default().to_string();
     let paths = [

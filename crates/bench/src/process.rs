@@ -47,6 +47,11 @@ impl Target {
         Self::ready("anvil", child, port).await
     }
 
+    /// A process already started, listening (or about to) on `addr`; killed when dropped.
+    pub fn spawned(child: Child, addr: SocketAddr) -> Self {
+        Self { addr, child }
+    }
+
     async fn ready(name: &'static str, mut child: Child, port: u16) -> Result<Self> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let deadline = Instant::now() + Duration::from_secs(120);
