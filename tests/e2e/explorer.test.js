@@ -5,7 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEV_KEYS, rpc, startExplorer, startNode, tempDir, waitFor } from './lib/node.js';
+import { spawn } from 'node:child_process';
+import { ANDE, DEV_KEYS, freePort, rpc, startExplorer, startNode, tempDir, waitFor } from './lib/node.js';
 import { clients } from './lib/clients.js';
 import { compile } from './lib/contracts.js';
 import { startPostgres } from './lib/postgres.js';
@@ -223,9 +224,6 @@ test('kill -9 mid-catch-up: after a restart the index has every block once', asy
     await waitFor(async () => Number(await rpc(node.rpcUrl, 'eth_blockNumber')) >= 300, { timeout: 30_000, what: '300 blocks' });
     const databaseUrl = `sqlite://${path.join(tempDir('ande-explorer-'), 'explorer.db')}`;
     // Not waiting for health: killed while it catches up.
-    const { spawn } = await import('node:child_process');
-    const { ANDE } = await import('./lib/node.js');
-    const { freePort } = await import('./lib/node.js');
     const port = await freePort();
     const child = spawn(ANDE, ['explorer', '--rpc-url', node.rpcUrl, '--port', String(port)], { env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: 'ignore' });
     const exited = new Promise((resolve) => child.on('exit', resolve));
@@ -268,6 +266,38 @@ test('kill -9 mid-catch-up: after a restart the index has every block once', asy
       await explorer.stop();
     }
   } finally {
+    await node.stop();
+  }
+});
+
+test("the node's chain rebuilt under the index: detected, and re-indexed from where they differ", async () => {
+  const ports = { http: await freePort() };
+  let node = await startNode({ blockTime: '100ms', ports });
+  const { wallet, publicClient } = clients(node, DEV_KEYS[3]);
+  const first = await publicClient.waitForTransactionReceipt({ hash: await wallet.sendTransaction({ to: ALICE, value: 1n }) });
+  await waitFor(async () => Number(await rpc(node.rpcUrl, 'eth_blockNumber')) >= 40, { what: '40 blocks' });
+  const explorer = await startExplorer(node);
+  try {
+    await indexed(explorer, 40);
+    await node.stop();
+    // Another chain from the same genesis on the same address: every block but the genesis differs.
+    node = await startNode({ blockTime: '100ms', ports });
+    const again = clients(node, DEV_KEYS[3]);
+    const second = await again.publicClient.waitForTransactionReceipt({ hash: await again.wallet.sendTransaction({ to: ALICE, value: 2n }) });
+    await waitFor(async () => {
+      const health = await (await fetch(`${explorer.url}/health`)).json();
+      const head = Number(await rpc(node.rpcUrl, 'eth_blockNumber'));
+      return health.indexed >= Number(second.blockNumber) && health.indexed <= head;
+    }, { timeout: 30_000, what: 'the new chain indexed' });
+    const block = (await get(explorer, `/api/v2/blocks/${second.blockNumber}`)).body;
+    assert.equal(block.hash, second.blockHash, 'the block is the new chain\'s');
+    assert.equal((await get(explorer, `/api/v2/transactions/${first.transactionHash}`)).status, 404, 'the old chain\'s transaction is gone');
+    assert.equal((await get(explorer, `/api/v2/transactions/${second.transactionHash}`)).body.value, '2');
+    const genesis = (await get(explorer, '/api/v2/blocks/0')).body;
+    assert.equal(genesis.hash, (await rpc(node.rpcUrl, 'eth_getBlockByNumber', ['0x0', false])).hash);
+    assert.match(await (await fetch(`${explorer.url}/metrics`)).text(), /ande_explorer_rebuilds_total [1-9]/);
+  } finally {
+    await explorer.stop();
     await node.stop();
   }
 });

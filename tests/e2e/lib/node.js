@@ -92,8 +92,8 @@ async function spawnService(name, args, env, healthUrl, service) {
 }
 
 /** Runs `ande node` on free loopback ports; resolves once /health answers 200. */
-export async function startNode({ datadir = tempDir(), genesis = LOCAL_GENESIS, blockTime = '1s', args = [], env = {} } = {}) {
-  const [http, ws, metrics] = [await freePort(), await freePort(), await freePort()];
+export async function startNode({ datadir = tempDir(), genesis = LOCAL_GENESIS, blockTime = '1s', args = [], env = {}, ports = {} } = {}) {
+  const [http, ws, metrics] = [ports.http ?? await freePort(), ports.ws ?? await freePort(), await freePort()];
   const node = {
     datadir,
     rpcUrl: `http://127.0.0.1:${http}`,
