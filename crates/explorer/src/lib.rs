@@ -137,7 +137,7 @@ pub async fn run(args: ExplorerArgs, mut shutdown: watch::Receiver<bool>, bound:
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(app)
-        .layer(cors(&args.cors));
+        .layer(ande_http::cors(&args.cors));
     let addr = SocketAddr::new(args.addr, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ExplorerError::Listen { addr, source })?;
     let local = listener.local_addr().map_err(|source| ExplorerError::Listen { addr, source })?;
@@ -156,15 +156,6 @@ pub async fn run(args: ExplorerArgs, mut shutdown: watch::Receiver<bool>, bound:
         .map_err(|source| ExplorerError::Listen { addr, source })?;
     let _ = indexing.await;
     Ok(())
-}
-
-fn cors(origins: &str) -> tower_http::cors::CorsLayer {
-    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-    let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);
-    if origins.trim() == "*" {
-        return layer.allow_origin(Any);
-    }
-    layer.allow_origin(AllowOrigin::list(origins.split(',').filter_map(|o| o.trim().parse().ok())))
 }
 
 /// 200 while the index is at most `max_lag` blocks behind the node, 503 with the lag otherwise.

@@ -84,3 +84,13 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpRespon
 pub fn is_plain_get(method: &Method, uri: &Uri, headers: &HeaderMap, paths: &[&str]) -> bool {
     method == Method::GET && paths.contains(&uri.path()) && !headers.contains_key(hyper::header::UPGRADE)
 }
+
+/// CORS for a comma-separated origin list; `*` allows any origin.
+pub fn cors(origins: &str) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+    let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);
+    if origins.trim() == "*" {
+        return layer.allow_origin(Any);
+    }
+    layer.allow_origin(AllowOrigin::list(origins.split(',').filter_map(|o| o.trim().parse().ok())))
+}

@@ -154,6 +154,13 @@ pub struct DaStatus {
     pub synced_at: Option<std::time::Instant>,
 }
 
+impl DaStatus {
+    /// Blocks a sequencer has made that are not yet in DA, as of `head`.
+    pub fn backlog(&self, head: u64) -> u64 {
+        if self.role == "sequencer" { head.saturating_sub(self.last_included_block) } else { 0 }
+    }
+}
+
 /// The namespace as `ande_daStatus` shows it.
 pub fn namespace_hex(namespace: &Namespace) -> String {
     alloy_primitives::hex::encode_prefixed(namespace.as_bytes())

@@ -167,7 +167,7 @@ impl Poster {
 
     fn publish_pending(&self, head: u64) {
         let mut status = self.chain.da_status.lock();
-        status.pending_blocks = head.saturating_sub(status.last_included_block);
+        status.pending_blocks = status.backlog(head);
         status.pending_bytes = self.pending_bytes;
         metrics::gauge!("ande_da_pending_blocks").set(status.pending_blocks as f64);
         metrics::gauge!("ande_da_pending_bytes").set(self.pending_bytes as f64);

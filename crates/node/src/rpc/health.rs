@@ -43,9 +43,7 @@ pub fn report(chain: &Chain) -> (bool, serde_json::Value) {
         Mode::Sequencer => {
             let interval = if chain.args.lazy { chain.args.lazy_max_idle } else { chain.args.block_time };
             // From the head now: the poster may be waiting on DA and not counting.
-            let status = chain.da_status.lock();
-            let backlog = if status.role == "sequencer" { head.header.number.saturating_sub(status.last_included_block) } else { 0 };
-            drop(status);
+            let backlog = chain.da_status.lock().backlog(head.header.number);
             if age >= interval * 3 + Duration::from_millis(500) {
                 Some(("stale", format!("no block for {} ms", age.as_millis())))
             } else if backlog > chain.args.da.max_backlog {

@@ -27,7 +27,6 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 /// All namespaces in one module. `forward`: a full node's route to the sequencer.
 pub fn module(chain: Arc<Chain>, forward: Option<Forward>) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
@@ -43,21 +42,12 @@ pub fn module(chain: Arc<Chain>, forward: Option<Forward>) -> Result<RpcModule<(
     Ok(module)
 }
 
-fn cors(origins: &str) -> CorsLayer {
-    let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);
-    if origins.trim() == "*" {
-        return layer.allow_origin(Any);
-    }
-    let list: Vec<_> = origins.split(',').filter_map(|o| o.trim().parse().ok()).collect();
-    layer.allow_origin(AllowOrigin::list(list))
-}
-
 /// Starts one server on `addr` serving `module` over HTTP and WebSocket.
 pub async fn serve(chain: Arc<Chain>, module: RpcModule<()>, addr: SocketAddr) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let args = &chain.args;
     let methods: Arc<HashSet<String>> = Arc::new(module.method_names().map(str::to_owned).collect());
     let http = tower::ServiceBuilder::new()
-        .layer(cors(&args.rpc_cors))
+        .layer(ande_http::cors(&args.rpc_cors))
         .layer(ande_http::InterceptLayer::new(health::HealthCheck::new(chain.clone())));
     let rpc = RpcServiceBuilder::new().layer_fn(move |service| RpcMetrics { service, methods: methods.clone() });
     let config = ServerConfig::builder()

@@ -118,7 +118,10 @@ impl AndeApiServer for Misc {
         Ok(self.chain.spec.currency.clone())
     }
     fn da_status(&self) -> RpcResult<crate::da::DaStatus> {
-        Ok(self.chain.da_status.lock().clone())
+        // The backlog from the head now, as readiness counts it.
+        let mut status = self.chain.da_status.lock().clone();
+        status.pending_blocks = status.backlog(self.chain.head().header.number);
+        Ok(status)
     }
     fn block_da_height(&self, number: U64) -> RpcResult<Option<U64>> {
         // The store as of now: a block's DA height is recorded after the block is published.
