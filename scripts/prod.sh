@@ -12,12 +12,37 @@ cd "$(dirname "$0")/.."
 # The development keys genesis/local.json lists, in order (DEVELOPMENT ONLY).
 dev_keys() { grep -o '"secretKey": *"0x[0-9a-fA-F]*"' genesis/local.json | grep -o '0x[0-9a-fA-F]*'; }
 
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+
+# With DA_LAYER=celestia the light node's RPC checks HS256 JWTs signed with a key from its
+# keystore. The key is made here (celestia_jwt_secret, in the keystore's JSON form) and the
+# sequencer's da_auth_token minted from it: read and write (blob.Submit), no admin, no expiry
+# that matters (celestia-node rejects tokens past ExpiresAt).
+celestia_auth() {
+  [ -s "$SECRETS/celestia_jwt_secret" ] && return
+  command -v openssl >/dev/null || die "openssl is needed to make the Celestia RPC key"
+  say "generating $SECRETS/celestia_jwt_secret and the da_auth_token signed with it"
+  local raw key header payload sig
+  raw=$(mktemp)
+  head -c 32 /dev/urandom >"$raw"
+  key=$(od -An -tx1 <"$raw" | tr -d ' \n')
+  header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+  payload=$(printf '{"Allow":["public","read","write"],"Nonce":"%s","ExpiresAt":"9999-12-31T23:59:59Z"}' \
+    "$(head -c 32 /dev/urandom | openssl base64 -A)" | b64url)
+  sig=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key" -binary | b64url)
+  (umask 077
+   printf '%s.%s.%s' "$header" "$payload" "$sig" >"$SECRETS/da_auth_token"
+   printf '{"body":"%s"}' "$(openssl base64 -A <"$raw")" >"$SECRETS/celestia_jwt_secret")
+  rm -f "$raw"
+}
+
 # Secrets live in secrets/<env>/ (ignored by git), a 0700 folder; the files in it are made
 # readable (0644) for the containers' users, which mount them one by one.
 secrets() {
   mkdir -p "$SECRETS"
   chmod 700 "$SECRETS"
   [ -e "$SECRETS/captcha_secret" ] || : >"$SECRETS/captcha_secret"
+  [ "$DA_LAYER" = celestia ] && celestia_auth
   for random in postgres_password da_auth_token; do
     if [ ! -s "$SECRETS/$random" ]; then
       say "generating $SECRETS/$random"
@@ -52,9 +77,12 @@ case "$cmd" in
   secrets) secrets ;;
   start)
     [ -n "${CHAIN_ID:-}" ] || die "CHAIN_ID is not set in $ENV_FILE: the stack will not start until the chain id is decided"
+    if [ "$DA_LAYER" = celestia ] && [ -z "${CELESTIA_CORE_IP:-}" ]; then
+      die "DA_LAYER=celestia needs CELESTIA_CORE_IP in $ENV_FILE: the host of a gRPC endpoint of a consensus node on ${CELESTIA_NETWORK:-mocha} (docs/docker.md, \"Celestia\")"
+    fi
     secrets
     docker image inspect "$ANDE_IMAGE" >/dev/null 2>&1 || die "no image $ANDE_IMAGE: run make docker-image"
-    compose up -d --wait --wait-timeout "${WAIT_TIMEOUT:-180}"
+    compose up -d --wait --wait-timeout "$WAIT_TIMEOUT"
     compose ps
     ;;
   stop) compose down --remove-orphans ;;
@@ -66,6 +94,7 @@ case "$cmd" in
     FAUCET_API_URL=http://$(host):${FAUCET_API_HOST_PORT:-8081} \
     FAUCET_UI_URL=http://$(host):${FAUCET_UI_HOST_PORT:-3001} \
     DA_URL=http://127.0.0.1:${DA_HOST_PORT:-26658} \
+    DA_TOKEN_FILE=$SECRETS/da_auth_token \
     EXPLORER_URL=http://$(host):${EXPLORER_HOST_PORT:-4000} \
     COMPOSE_PROJECT=$PROJECT \
       scripts/check-services-health.sh

@@ -56,5 +56,5 @@ compose up -d --wait postgres >/dev/null
 compose exec -T postgres sh -c 'pg_restore -U "$POSTGRES_USER" -d "$POSTGRES_DB" --clean --if-exists --no-owner' <"$src/postgres.dump"
 
 say "starting the stack"
-compose up -d --wait --wait-timeout "${WAIT_TIMEOUT:-180}"
+compose up -d --wait --wait-timeout "$WAIT_TIMEOUT"
 say "restored $(basename "$archive")"

@@ -26,7 +26,16 @@ SECRETS=${SECRETS_DIR:-./secrets}/$STACK_ENV
 PROJECT=andechain-$STACK_ENV
 ANDE_IMAGE=${ANDE_IMAGE:-andechain/ande:local}
 
+# DA_LAYER: `local` runs `ande da` as celestia-da; `celestia` a celestia-node light node.
+DA_LAYER=${DA_LAYER:-local}
 compose_files=(-f docker-compose.prod.yml)
+case $DA_LAYER in
+  local) ;;
+  # A light node's first sync takes minutes; the local stack is healthy in seconds.
+  celestia) compose_files+=(-f docker-compose.celestia.yml); WAIT_TIMEOUT=${WAIT_TIMEOUT:-900} ;;
+  *) die "DA_LAYER=$DA_LAYER in $ENV_FILE: it must be local or celestia" ;;
+esac
+WAIT_TIMEOUT=${WAIT_TIMEOUT:-180}
 [ -n "${DEBUG_PORTS:-}" ] && compose_files+=(-f docker-compose.debug-ports.yml)
 compose() { docker compose --env-file "$ENV_FILE" "${compose_files[@]}" "$@"; }
 

@@ -169,6 +169,7 @@ test('prod-health passes, and fails naming the service when one is down', () => 
   const report = make('prod-health');
   assert.match(report, /all services healthy/);
   assert.match(report, /✓ ev-reth-sequencer: head \d+ -> \d+/);
+  assert.match(report, /✓ celestia-da: DA head \d+ -> \d+/);
   docker('stop', containerOf('faucet-ui'));
   try {
     assert.throws(() => make('prod-health'), (e) => /✗ faucet-ui/.test(e.stdout) && /unhealthy: .*faucet-ui/.test(e.stdout));
