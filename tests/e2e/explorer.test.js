@@ -128,11 +128,15 @@ for (const store of ['sqlite', 'postgres']) {
       const second = (await get(explorer, `/api/v2/blocks?block_number=${next.block_number}&items_count=50`)).body;
       assert.equal(second.items[0].height, first.items[49].height - 1, 'the next page goes on below the last row');
       for (const [url, code] of [['/api/v2/transactions/0x1234', 400], ['/api/v2/addresses/0xnothex', 400], ['/api/v2/blocks/0xzz', 400],
-        [`/api/v2/transactions/0x${'ab'.repeat(32)}`, 404], ['/api/v2/search', 400]]) {
+        [`/api/v2/transactions/0x${'ab'.repeat(32)}`, 404], ['/api/v2/search', 400], ['/api/v2/blocks?block_number=abc', 400],
+        [`/api/v2/addresses/${ALICE}/transactions?index=1.5`, 400], ['/api/v2/nonsense', 404]]) {
         const res = await get(explorer, url);
         assert.equal(res.status, code, url);
         assert.ok(res.body.message, `${url} answers a JSON message`);
       }
+      const page = await get(explorer, '/no/such/page');
+      assert.deepEqual([page.status, page.type.startsWith('text/html')], [404, true]);
+      assert.match(page.body, /Page not found/);
     });
 
     test('the Etherscan-style API', async () => {
@@ -155,6 +159,10 @@ for (const store of ['sqlite', 'postgres']) {
       assert.equal(bad.status, 400);
       assert.equal(bad.body.status, '0');
       assert.match(bad.body.result, /Invalid address format/);
+      const malformed = await api(`module=account&action=txlist&address=${ALICE}&page=two`);
+      assert.equal(malformed.status, 400);
+      assert.equal(malformed.body.status, '0');
+      assert.match(malformed.body.result, /page/);
     });
 
     test('the pages show each of them, and answer in under 200 ms', async () => {

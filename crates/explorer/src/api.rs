@@ -4,12 +4,14 @@
 use crate::queries::{self, PAGE, TransfersOf};
 use crate::App;
 use alloy_primitives::Address;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -65,6 +67,18 @@ pub fn not_found(what: &str) -> ApiError {
 
 type ApiResult = Result<Json<Value>, ApiError>;
 
+/// Query-string parameters: a malformed one (`?block_number=abc`) is a JSON 400 like any other
+/// bad input, not axum's plain-text rejection.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state).await.map(|Query(p)| Self(p)).map_err(|e| bad_request(e.body_text()))
+    }
+}
+
 /// Keyset page parameters, as Blockscout names them.
 #[derive(Debug, Default, Deserialize)]
 pub struct PageParams {
@@ -112,7 +126,7 @@ pub fn block_id(text: &str) -> Result<String, ApiError> {
     if text.parse::<u64>().is_ok() { Ok(text.to_string()) } else { parse_hash(text) }
 }
 
-async fn blocks(State(app): State<Arc<App>>, Query(p): Query<PageParams>) -> ApiResult {
+async fn blocks(State(app): State<Arc<App>>, Params(p): Params<PageParams>) -> ApiResult {
     let items = queries::blocks(&app.db, p.block_number, PAGE).await?;
     Ok(page(items, |b| json!({ "block_number": b["height"], "items_count": PAGE })))
 }
@@ -121,14 +135,14 @@ async fn block(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult
     queries::block(&app.db, &block_id(&id)?).await?.map(Json).ok_or_else(|| not_found("block"))
 }
 
-async fn block_transactions(State(app): State<Arc<App>>, Path(id): Path<String>, Query(p): Query<PageParams>) -> ApiResult {
+async fn block_transactions(State(app): State<Arc<App>>, Path(id): Path<String>, Params(p): Params<PageParams>) -> ApiResult {
     let block = queries::block(&app.db, &block_id(&id)?).await?.ok_or_else(|| not_found("block"))?;
     let number = block["height"].as_i64().unwrap_or_default();
     let items = queries::transactions(&app.db, p.position(), Some(number), PAGE).await?;
     Ok(page(items, tx_key))
 }
 
-async fn transactions(State(app): State<Arc<App>>, Query(p): Query<PageParams>) -> ApiResult {
+async fn transactions(State(app): State<Arc<App>>, Params(p): Params<PageParams>) -> ApiResult {
     Ok(page(queries::transactions(&app.db, p.position(), None, PAGE).await?, tx_key))
 }
 
@@ -183,18 +197,18 @@ async fn address(State(app): State<Arc<App>>, Path(address): Path<String>) -> Ap
     })))
 }
 
-async fn address_transactions(State(app): State<Arc<App>>, Path(address): Path<String>, Query(p): Query<PageParams>) -> ApiResult {
+async fn address_transactions(State(app): State<Arc<App>>, Path(address): Path<String>, Params(p): Params<PageParams>) -> ApiResult {
     let items = queries::address_transactions(&app.db, &parse_address(&address)?, p.position(), PAGE).await?;
     Ok(page(items, tx_key))
 }
 
-async fn address_transfers(State(app): State<Arc<App>>, Path(address): Path<String>, Query(p): Query<PageParams>) -> ApiResult {
+async fn address_transfers(State(app): State<Arc<App>>, Path(address): Path<String>, Params(p): Params<PageParams>) -> ApiResult {
     let address = parse_address(&address)?;
     let items = queries::token_transfers(&app.db, TransfersOf::Address(&address), p.transfer_position(), PAGE).await?;
     Ok(page(items, transfer_key))
 }
 
-async fn tokens(State(app): State<Arc<App>>, Query(p): Query<PageParams>) -> ApiResult {
+async fn tokens(State(app): State<Arc<App>>, Params(p): Params<PageParams>) -> ApiResult {
     let items = queries::tokens(&app.db, p.contract_address_hash.as_deref(), PAGE).await?;
     Ok(page(items, |t| json!({ "contract_address_hash": t["address"], "items_count": PAGE })))
 }
@@ -203,7 +217,7 @@ async fn token(State(app): State<Arc<App>>, Path(address): Path<String>) -> ApiR
     queries::token(&app.db, &parse_address(&address)?).await?.map(Json).ok_or_else(|| not_found("token"))
 }
 
-async fn token_transfers(State(app): State<Arc<App>>, Path(address): Path<String>, Query(p): Query<PageParams>) -> ApiResult {
+async fn token_transfers(State(app): State<Arc<App>>, Path(address): Path<String>, Params(p): Params<PageParams>) -> ApiResult {
     let address = parse_address(&address)?;
     let items = queries::token_transfers(&app.db, TransfersOf::Token(&address), p.transfer_position(), PAGE).await?;
     Ok(page(items, transfer_key))
@@ -235,7 +249,7 @@ pub async fn resolve(app: &App, q: &str) -> Result<Vec<Value>, ApiError> {
     Ok(Vec::new())
 }
 
-async fn search(State(app): State<Arc<App>>, Query(p): Query<SearchParams>) -> ApiResult {
+async fn search(State(app): State<Arc<App>>, Params(p): Params<SearchParams>) -> ApiResult {
     let q = p.q.ok_or_else(|| bad_request("q is required"))?;
     Ok(Json(json!({ "items": resolve(&app, &q).await?, "next_page_params": null })))
 }

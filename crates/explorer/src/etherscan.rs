@@ -6,6 +6,7 @@ use crate::api::{parse_address, parse_hash};
 use crate::queries;
 use crate::App;
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -40,7 +41,11 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "status": "0", "message": "NOTOK", "result": format!("Error! {}", message.into()) }))).into_response()
 }
 
-pub async fn handle(State(app): State<Arc<App>>, Query(p): Query<Params>) -> Response {
+pub async fn handle(State(app): State<Arc<App>>, query: Result<Query<Params>, QueryRejection>) -> Response {
+    let p = match query {
+        Ok(Query(p)) => p,
+        Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
     match dispatch(&app, &p).await {
         Ok(response) => response,
         Err(response) => response,

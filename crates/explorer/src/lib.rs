@@ -136,6 +136,7 @@ pub async fn run(args: ExplorerArgs, mut shutdown: watch::Receiver<bool>, bound:
         .route("/api", get(etherscan::handle))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .fallback(ui::no_route)
         .with_state(app)
         .layer(ande_http::cors(&args.cors));
     let addr = SocketAddr::new(args.addr, args.port);

@@ -7,7 +7,7 @@ use crate::api::{ApiError, SearchParams, balance_and_code, block_id, parse_addre
 use crate::queries::{self, TransfersOf};
 use alloy_primitives::U256;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
@@ -79,6 +79,15 @@ td,th{{border-bottom:1px solid #e3e6ea;padding:6px 8px;text-align:left;font-size
 
 fn not_found(app: &App, what: &str) -> Response {
     (StatusCode::NOT_FOUND, layout(app, &format!("{what} not found"), "<p>Not in the index (yet).</p>", false)).into_response()
+}
+
+/// Any other path: a JSON 404 under /api, a page elsewhere.
+pub async fn no_route(State(app): State<Arc<App>>, uri: Uri) -> Response {
+    if uri.path().starts_with("/api") {
+        crate::api::not_found(&format!("endpoint {}", uri.path())).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, layout(&app, "Page not found", "<p>No such page.</p>", false)).into_response()
+    }
 }
 
 fn tx_rows(app: &App, txs: &[Value]) -> String {
