@@ -43,7 +43,7 @@ test-e2e: build e2e-deps
 test-docker: e2e-deps
 	scripts/provision-docker.sh
 	$(MAKE) docker-image
-	cd $(E2E) && ANDE_IMAGE=$(ANDE_IMAGE) node --test docker/*.test.js
+	cd $(E2E) && ANDE_IMAGE=$(ANDE_IMAGE) ANDE_BIN=$(CURDIR)/target/image/ande node --test docker/*.test.js
 
 # The ande image from the binary built here (the Dockerfile's `host` target); `docker build .`
 # builds it from source on the Rust image instead.
@@ -55,7 +55,7 @@ docker-image:
 	@docker image inspect $(ANDE_IMAGE) --format 'image $(ANDE_IMAGE): {{.Size}} bytes'
 
 # The production stack (docker-compose.prod.yml); ENV=local|testnet|mainnet picks .env.$(ENV).
-prod-secrets:
+prod-secrets: docker-image
 	$(PROD) secrets
 prod-start: docker-image
 	$(PROD) start

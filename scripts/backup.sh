@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make prod-backup`: one timestamped archive of the stack's state, in $BACKUP_DIR (./backups):
 #   node-data.tar   the sequencer's volume (redb files are consistent only when closed)
-#   da-data.tar     the local DA node's volume (redb too)
+#   da-data.tar     celestia-da's volume: the local DA node's redb files, or with
+#                   DA_LAYER=celestia the light node's store (its account key among them)
 #   redis/dump.rdb  SAVE: claims, cooldowns, the payout queue
 #   postgres.dump   pg_dump in custom format
 # taken during one short stop of the sequencer, the DA node and faucet-api, so they agree.
@@ -12,6 +13,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=lib/stack.sh
 . scripts/lib/stack.sh
 
+# Archives hold keys (the light node's account) and every claim: owner-only.
+umask 077
 out_dir=${BACKUP_DIR:-./backups}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 name=andechain-$STACK_ENV-$stamp
@@ -55,6 +58,7 @@ cat >"$dest/manifest.json" <<JSON
 {
   "stack_env": "$STACK_ENV",
   "chain_id": ${CHAIN_ID},
+  "da_layer": "$DA_LAYER",
   "created_at": "$stamp",
   "head_number_before_stop": "${head%% *}",
   "head_hash_before_stop": "${head##* }",

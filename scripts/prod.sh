@@ -12,28 +12,27 @@ cd "$(dirname "$0")/.."
 # The development keys genesis/local.json lists, in order (DEVELOPMENT ONLY).
 dev_keys() { grep -o '"secretKey": *"0x[0-9a-fA-F]*"' genesis/local.json | grep -o '0x[0-9a-fA-F]*'; }
 
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-
 # With DA_LAYER=celestia the light node's RPC checks HS256 JWTs signed with a key from its
-# keystore. The key is made here (celestia_jwt_secret, in the keystore's JSON form) and the
-# sequencer's da_auth_token minted from it: read and write (blob.Submit), no admin, no expiry
-# that matters (celestia-node rejects tokens past ExpiresAt).
+# keystore. The key is made here (celestia_jwt_secret, in the keystore's JSON form; the light
+# node's entrypoint installs it) and the sequencer's da_auth_token minted from it by
+# `ande celestia-token` (read and write, no admin), the key passed on stdin, never in argv.
 celestia_auth() {
-  [ -s "$SECRETS/celestia_jwt_secret" ] && return
-  command -v openssl >/dev/null || die "openssl is needed to make the Celestia RPC key"
-  say "generating $SECRETS/celestia_jwt_secret and the da_auth_token signed with it"
-  local raw key header payload sig
-  raw=$(mktemp)
-  head -c 32 /dev/urandom >"$raw"
-  key=$(od -An -tx1 <"$raw" | tr -d ' \n')
-  header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-  payload=$(printf '{"Allow":["public","read","write"],"Nonce":"%s","ExpiresAt":"9999-12-31T23:59:59Z"}' \
-    "$(head -c 32 /dev/urandom | openssl base64 -A)" | b64url)
-  sig=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key" -binary | b64url)
-  (umask 077
-   printf '%s.%s.%s' "$header" "$payload" "$sig" >"$SECRETS/da_auth_token"
-   printf '{"body":"%s"}' "$(openssl base64 -A <"$raw")" >"$SECRETS/celestia_jwt_secret")
-  rm -f "$raw"
+  if [ ! -s "$SECRETS/celestia_jwt_secret" ]; then
+    say "generating $SECRETS/celestia_jwt_secret (the light node's RPC key)"
+    (umask 077; printf '{"body":"%s"}' "$(head -c 32 /dev/urandom | base64 -w0)" >"$SECRETS/celestia_jwt_secret")
+    rm -f "$SECRETS/da_auth_token"
+  fi
+  if [ ! -s "$SECRETS/da_auth_token" ]; then
+    say "minting $SECRETS/da_auth_token from it"
+    docker image inspect "$ANDE_IMAGE" >/dev/null 2>&1 || die "no image $ANDE_IMAGE: run make docker-image"
+    if ! (umask 077
+          docker run --rm -i --network none --entrypoint ande "$ANDE_IMAGE" celestia-token \
+            <"$SECRETS/celestia_jwt_secret" >"$SECRETS/da_auth_token.new"); then
+      rm -f "$SECRETS/da_auth_token.new"
+      die "could not mint da_auth_token from $SECRETS/celestia_jwt_secret"
+    fi
+    mv "$SECRETS/da_auth_token.new" "$SECRETS/da_auth_token"
+  fi
 }
 
 # Secrets live in secrets/<env>/ (ignored by git), a 0700 folder; the files in it are made
@@ -71,15 +70,30 @@ secrets() {
   chmod 0644 "$SECRETS"/*
 }
 
+# What celestia-da needs before anything starts: a consensus node for a light node, and the
+# layer the chain has posted to so far. A chain's blocks are in one DA layer: switching
+# would leave them all missing from the new one, so a stack whose node-data exists keeps its
+# layer (recorded in the secrets folder; stacks from before DA_LAYER posted to `local`).
+check_da() {
+  if [ "$DA_LAYER" = celestia ] && [ -z "${CELESTIA_CORE_IP:-}" ]; then
+    die "DA_LAYER=celestia needs CELESTIA_CORE_IP in $ENV_FILE: the host of a gRPC endpoint of a consensus node on ${CELESTIA_NETWORK:-mocha} (docs/docker.md, \"Celestia\")"
+  fi
+  local recorded
+  if docker volume inspect "${PROJECT}_node-data" >/dev/null 2>&1; then
+    recorded=$(cat "$SECRETS/da_layer" 2>/dev/null || echo local)
+    [ "$recorded" = "$DA_LAYER" ] || die "this stack's chain posts its blocks to DA_LAYER=$recorded; on DA_LAYER=$DA_LAYER they would all be missing from DA. Keep DA_LAYER=$recorded, or start a new chain: make prod-stop, then docker volume rm \$(docker volume ls -q --filter label=com.docker.compose.project=$PROJECT)"
+  fi
+  mkdir -p "$SECRETS"
+  echo "$DA_LAYER" >"$SECRETS/da_layer"
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
   secrets) secrets ;;
   start)
     [ -n "${CHAIN_ID:-}" ] || die "CHAIN_ID is not set in $ENV_FILE: the stack will not start until the chain id is decided"
-    if [ "$DA_LAYER" = celestia ] && [ -z "${CELESTIA_CORE_IP:-}" ]; then
-      die "DA_LAYER=celestia needs CELESTIA_CORE_IP in $ENV_FILE: the host of a gRPC endpoint of a consensus node on ${CELESTIA_NETWORK:-mocha} (docs/docker.md, \"Celestia\")"
-    fi
+    check_da
     secrets
     docker image inspect "$ANDE_IMAGE" >/dev/null 2>&1 || die "no image $ANDE_IMAGE: run make docker-image"
     compose up -d --wait --wait-timeout "$WAIT_TIMEOUT"
@@ -100,6 +114,6 @@ case "$cmd" in
       scripts/check-services-health.sh
     ;;
   backup) scripts/backup.sh "$@" ;;
-  restore) secrets; scripts/restore.sh "$@" ;;
+  restore) check_da; secrets; scripts/restore.sh "$@" ;;
   *) die "usage: scripts/prod.sh start|stop|restart|status|logs|health|backup|restore ARCHIVE|secrets" ;;
 esac

@@ -16,6 +16,9 @@ src=$(find "$work" -mindepth 2 -maxdepth 2 -name manifest.json -printf '%h\n' | 
 [ -n "$src" ] || die "$archive has no manifest.json: not a backup of this stack"
 archived_chain=$(sed -n 's/.*"chain_id": *\([0-9]*\).*/\1/p' "$src/manifest.json")
 [ "$archived_chain" = "$CHAIN_ID" ] || die "$archive holds chain $archived_chain, this environment ($ENV_FILE) is chain $CHAIN_ID"
+# da-data holds that layer's node (archives from before DA_LAYER are of the local one).
+archived_layer=$(sed -n 's/.*"da_layer": *"\([a-z]*\)".*/\1/p' "$src/manifest.json")
+[ "${archived_layer:-local}" = "$DA_LAYER" ] || die "$archive is of a stack on DA_LAYER=${archived_layer:-local}, this environment ($ENV_FILE) runs DA_LAYER=$DA_LAYER"
 for part in node-data.tar da-data.tar redis/dump.rdb postgres.dump; do
   [ -s "$src/$part" ] || die "$archive lacks $part: nothing was changed"
 done
@@ -37,9 +40,10 @@ for volume in node-data da-data; do
 done
 
 # Redis loads an RDB only without an append-only file: load it with AOF off, then turn AOF on,
-# which writes the AOF from memory, and shut down cleanly.
+# which writes the AOF from memory, and shut down cleanly. As root: the archive's files are
+# owner-only; /data is handed to the redis user at the end.
 say "Redis: claims and cooldowns"
-docker run --rm --entrypoint sh -v "${PROJECT}_redis-data:/data" -v "$src/redis:/backup:ro" "${REDIS_IMAGE:-redis:7}" -c '
+docker run --rm --user 0 --entrypoint sh -v "${PROJECT}_redis-data:/data" -v "$src/redis:/backup:ro" "${REDIS_IMAGE:-redis:7}" -c '
   set -e
   cp /backup/dump.rdb /data/dump.rdb
   redis-server --dir /data --appendonly no --daemonize yes --port 6390 >/dev/null

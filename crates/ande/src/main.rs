@@ -1,6 +1,7 @@
 //! `ande`: the AndeChain stack in one binary. Each subcommand runs one service; `ande up` runs
 //! the local development stack in one process.
 
+mod celestia_token;
 mod probe;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -47,6 +48,9 @@ enum Command {
     Up(ande_node::NodeArgs),
     /// Check a local service's health (the container health check): exit 0 when healthy.
     Probe(probe::ProbeArgs),
+    /// Mint the token for a celestia-node light node's RPC from its JWT key (keystore JSON on
+    /// standard input); the stack's `prod-secrets` runs it.
+    CelestiaToken(celestia_token::CelestiaTokenArgs),
 }
 
 /// A service's options as their defaults and the environment set them.
@@ -187,6 +191,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Command::FaucetUi(args) => ande_faucet::ui::run(args, shutdown).await.wrap_err("ande faucet-ui failed"),
         Command::Explorer(args) => ande_explorer::run(args, shutdown, None).await.wrap_err("ande explorer failed"),
         Command::Probe(args) => probe::probe(&args).map_err(|reason| eyre::eyre!("unhealthy: {}: {reason}", args.url)),
+        Command::CelestiaToken(args) => celestia_token::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,15 +1,16 @@
 // DA_LAYER=celestia: celestia-da becomes a celestia-node light node (docker-compose.celestia.yml).
 // No Celestia network and no celestia-node image are reachable here, so this checks what the
 // stack itself does: the compose wiring the scripts produce, the RPC key and the token minted
-// from it (verified as HS256 over the key), the refusal to start without a consensus endpoint,
-// and the light node's entrypoint script run against a recording stand-in of the celestia CLI.
-import { test } from 'node:test';
+// from it (verified as HS256 over the key), the health check's command against a DA node that
+// wants that token, the refusals (no consensus endpoint, a chain switching layers), and the
+// light node's entrypoint script run against a recording stand-in of the celestia CLI.
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, tempDir } from '../lib/node.js';
+import { ROOT, startDa, tempDir } from '../lib/node.js';
 
 const dir = tempDir('ande-celestia-');
 const secrets = path.join(dir, 'secrets');
@@ -20,6 +21,8 @@ fs.writeFileSync(envFile, [
   'DA_LAYER=celestia', 'CELESTIA_NETWORK=mocha', 'CELESTIA_NODE_IMAGE=ghcr.io/celestiaorg/celestia-node:v0.34.2-mocha', '',
 ].join('\n'));
 const ours = path.join(secrets, 'celestia-ci');
+const PROJECT = 'andechain-celestia-ci';
+after(() => execFileSync('docker', ['volume', 'rm', '-f', `${PROJECT}_node-data`]));
 
 function prod(args, env = {}) {
   return execFileSync('scripts/prod.sh', args, {
@@ -52,11 +55,15 @@ test('the secrets: an RPC key in celestia-node\'s keystore form and a read/write
   prod(['secrets']);
   assert.equal(fs.readFileSync(path.join(ours, 'da_auth_token'), 'utf8'), token);
   assert.equal(JSON.parse(fs.readFileSync(path.join(ours, 'celestia_jwt_secret'), 'utf8')).body, key.body);
+  // A lost token is minted again from the same key, not replaced by a random one.
+  fs.rmSync(path.join(ours, 'da_auth_token'));
+  prod(['secrets']);
+  const again = fs.readFileSync(path.join(ours, 'da_auth_token'), 'utf8').split('.');
+  assert.ok(crypto.timingSafeEqual(b64url(again[2]), crypto.createHmac('sha256', secret).update(`${again[0]}.${again[1]}`).digest()));
 });
 
 test('the compose wiring: celestia-da is the light node, on the same name, port and volume', () => {
-  const config = JSON.parse(execFileSync('docker', ['compose', '--env-file', envFile, '-f', 'docker-compose.prod.yml',
-    '-f', 'docker-compose.celestia.yml', 'config', '--format', 'json'], { cwd: ROOT, encoding: 'utf8' }));
+  const config = composeConfig();
   const da = config.services['celestia-da'];
   assert.equal(da.image, 'ghcr.io/celestiaorg/celestia-node:v0.34.2-mocha');
   assert.deepEqual(da.entrypoint, ['/bin/bash', '/etc/celestia-da/entrypoint.sh']);
@@ -74,10 +81,41 @@ test('the compose wiring: celestia-da is the light node, on the same name, port 
   assert.equal(sequencer.depends_on['celestia-da'].condition, 'service_healthy');
 });
 
+function composeConfig() {
+  return JSON.parse(execFileSync('docker', ['compose', '--env-file', envFile, '-f', 'docker-compose.prod.yml',
+    '-f', 'docker-compose.celestia.yml', 'config', '--format', 'json'], { cwd: ROOT, encoding: 'utf8' }));
+}
+
+test('the light node\'s health check passes with the sequencer\'s token and fails without it', async () => {
+  // Run on this host against `ande da` holding the token, the container paths mapped to ours.
+  const check = composeConfig().services['celestia-da'].healthcheck.test;
+  assert.equal(check[0], 'CMD-SHELL');
+  const da = await startDa({ args: ['--auth-token-file', path.join(ours, 'da_auth_token')] });
+  try {
+    const run = (tokenFile) => execFileSync('sh', ['-c', check[1].replaceAll('$$', '$')
+      .replace('/run/secrets/da_auth_token', tokenFile).replace('http://127.0.0.1:26658', da.url)], { stdio: 'ignore' });
+    run(path.join(ours, 'da_auth_token'));
+    const wrong = path.join(dir, 'wrong-token');
+    fs.writeFileSync(wrong, 'not-the-token');
+    assert.throws(() => run(wrong), 'a token the node refuses fails the check');
+  } finally {
+    await da.stop();
+  }
+});
+
 test('prod-start refuses a celestia layer without a consensus endpoint, starting nothing', () => {
   assert.throws(() => prod(['start']), (e) => /DA_LAYER=celestia needs CELESTIA_CORE_IP/.test(e.stderr));
-  assert.equal(execFileSync('docker', ['ps', '--all', '--quiet', '--filter', 'label=com.docker.compose.project=andechain-celestia-ci'], { encoding: 'utf8' }).trim(), '');
+  assert.equal(execFileSync('docker', ['ps', '--all', '--quiet', '--filter', `label=com.docker.compose.project=${PROJECT}`], { encoding: 'utf8' }).trim(), '');
   assert.throws(() => prod(['status'], { DA_LAYER: 'bogus' }), (e) => /DA_LAYER=bogus .* must be local or celestia/.test(e.stderr));
+});
+
+test('a chain that posted to one DA layer is not started on the other', () => {
+  // A node-data volume is a chain; one from before DA_LAYER posted to the local DA node.
+  execFileSync('docker', ['volume', 'create', `${PROJECT}_node-data`]);
+  fs.rmSync(path.join(ours, 'da_layer'), { force: true });
+  assert.throws(() => prod(['start'], { CELESTIA_CORE_IP: '127.0.0.1' }),
+    (e) => /posts its blocks to DA_LAYER=local; on DA_LAYER=celestia they would all be missing/.test(e.stderr));
+  assert.equal(execFileSync('docker', ['ps', '--all', '--quiet', '--filter', `label=com.docker.compose.project=${PROJECT}`], { encoding: 'utf8' }).trim(), '');
 });
 
 // The stand-in records its arguments and what `init` would print (a mnemonic), and dies on

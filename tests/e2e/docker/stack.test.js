@@ -202,8 +202,9 @@ test('backup, wipe, restore: the same chain and the faucet cooldowns come back',
   const daAtBackup = (await daCall('header.NetworkHead', [])).body.result;
   const archive = make('prod-backup', { BACKUP_DIR: backups }).trim().split('\n').at(-1);
   assert.ok(fs.existsSync(archive), `archive ${archive}`);
+  assert.equal(fs.statSync(archive).mode & 0o777, 0o600, 'the archive holds keys and claims: owner-only');
   const manifest = JSON.parse(sh('tar', ['-xzOf', archive, '--wildcards', '*/manifest.json']));
-  assert.equal(manifest.chain_id, 1234);
+  assert.deepEqual([manifest.chain_id, manifest.da_layer], [1234, 'local']);
   const kept = await block(manifest.head_number_before_stop);
   assert.equal(kept.hash, manifest.head_hash_before_stop);
 
