@@ -28,16 +28,18 @@ ANDE_IMAGE=${ANDE_IMAGE:-andechain/ande:local}
 
 # DA_LAYER: `local` runs `ande da` as celestia-da; `celestia` a celestia-node light node.
 DA_LAYER=${DA_LAYER:-local}
-compose_files=(-f docker-compose.prod.yml)
+compose_args=(-f docker-compose.prod.yml)
 case $DA_LAYER in
   local) ;;
   # A light node's first sync takes minutes; the local stack is healthy in seconds.
-  celestia) compose_files+=(-f docker-compose.celestia.yml); WAIT_TIMEOUT=${WAIT_TIMEOUT:-900} ;;
+  celestia) compose_args+=(-f docker-compose.celestia.yml); WAIT_TIMEOUT=${WAIT_TIMEOUT:-900} ;;
   *) die "DA_LAYER=$DA_LAYER in $ENV_FILE: it must be local or celestia" ;;
 esac
 WAIT_TIMEOUT=${WAIT_TIMEOUT:-180}
-[ -n "${DEBUG_PORTS:-}" ] && compose_files+=(-f docker-compose.debug-ports.yml)
-compose() { docker compose --env-file "$ENV_FILE" "${compose_files[@]}" "$@"; }
+[ -n "${DEBUG_PORTS:-}" ] && compose_args+=(-f docker-compose.debug-ports.yml)
+# ENABLE_MONITORING=true adds Prometheus and Alertmanager (the `monitoring` profile).
+[ "${ENABLE_MONITORING:-false}" = true ] && compose_args+=(--profile monitoring)
+compose() { docker compose --env-file "$ENV_FILE" "${compose_args[@]}" "$@"; }
 
 # The host address of a published port.
 host() { case "${BIND_ADDR:-0.0.0.0}" in 0.0.0.0|"") echo 127.0.0.1 ;; *) echo "$BIND_ADDR" ;; esac; }

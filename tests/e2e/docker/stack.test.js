@@ -11,8 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, batchRange, cast, freePort, rpc as rpcOnce, sleep, tempDir, waitFor } from '../lib/node.js';
 import { claim, confirmed } from '../lib/faucet.js';
+import { PROMETHEUS_STAND_IN, buildStandIn } from './stand-ins.js';
 
-const STAND_INS = { REDIS_IMAGE: 'andechain/test-redis:local', POSTGRES_IMAGE: 'andechain/test-postgres:local' };
+const STAND_INS = { REDIS_IMAGE: 'andechain/test-redis:local', POSTGRES_IMAGE: 'andechain/test-postgres:local', PROMETHEUS_IMAGE: PROMETHEUS_STAND_IN };
 const PROJECT = 'andechain-ci';
 const dir = tempDir('ande-docker-');
 const envFile = path.join(dir, '.env.ci');
@@ -46,11 +47,8 @@ async function block(tag) {
 }
 
 before(async () => {
-  for (const [variable, image] of Object.entries(STAND_INS)) {
-    const name = variable === 'REDIS_IMAGE' ? 'redis' : 'postgres';
-    sh('docker', ['build', '--quiet', '-t', image, path.join(ROOT, 'docker/stand-ins', name)]);
-  }
-  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI', 'DA', 'EXPLORER']) ports[key] = await freePort();
+  for (const image of Object.values(STAND_INS)) buildStandIn(image);
+  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI', 'DA', 'EXPLORER', 'PROMETHEUS', 'ALERTMANAGER']) ports[key] = await freePort();
   rpcUrl = `http://127.0.0.1:${ports.RPC}`;
   uiUrl = `http://127.0.0.1:${ports.FAUCET_UI}`;
   fs.writeFileSync(envFile, [
@@ -60,12 +58,14 @@ before(async () => {
     'DA_NAMESPACE=andechain-ci', 'DA_BATCH_INTERVAL=1s',
     `SECRETS_DIR=${path.join(dir, 'secrets')}`, 'FAUCET_AMOUNT=1000000000000000000', 'COOLDOWN_PERIOD=86400',
     `REDIS_IMAGE=${STAND_INS.REDIS_IMAGE}`, `POSTGRES_IMAGE=${STAND_INS.POSTGRES_IMAGE}`,
+    'ENABLE_MONITORING=true', `PROMETHEUS_IMAGE=${PROMETHEUS_STAND_IN}`, `ALERTMANAGER_IMAGE=${PROMETHEUS_STAND_IN}`,
+    `PROMETHEUS_HOST_PORT=${ports.PROMETHEUS}`, `ALERTMANAGER_HOST_PORT=${ports.ALERTMANAGER}`,
     'SEQUENCER_CPUS=1', 'SEQUENCER_MEMORY=1g', 'POSTGRES_CPUS=1', 'POSTGRES_MEMORY=1g', 'DA_CPUS=1', '',
   ].join('\n'));
 });
 
 after(() => {
-  try { sh('docker', ['compose', '--env-file', envFile, '-f', 'docker-compose.prod.yml', 'down', '--volumes', '--remove-orphans']); } catch { /* already down */ }
+  try { sh('docker', ['compose', '--env-file', envFile, '-f', 'docker-compose.prod.yml', '--profile', 'monitoring', 'down', '--volumes', '--remove-orphans']); } catch { /* already down */ }
 });
 
 test('prod-start brings every service to healthy', () => {
@@ -86,7 +86,7 @@ test('prod-start brings every service to healthy', () => {
 });
 
 test('what the compose file publishes: RPC and faucet-ui on BIND_ADDR, the rest on loopback or not at all', () => {
-  const config = (files) => JSON.parse(sh('docker', ['compose', '--env-file', envFile, ...files.flatMap((f) => ['-f', f]), 'config', '--format', 'json'], { BIND_ADDR: '0.0.0.0' }));
+  const config = (files) => JSON.parse(sh('docker', ['compose', '--env-file', envFile, ...files.flatMap((f) => ['-f', f]), '--profile', 'monitoring', 'config', '--format', 'json'], { BIND_ADDR: '0.0.0.0' }));
   const hosts = (service) => (service.ports ?? []).map((p) => `${p.host_ip}:${p.target}`).sort();
   const { services } = config(['docker-compose.prod.yml']);
   assert.deepEqual(hosts(services['ev-reth-sequencer']), ['0.0.0.0:8545', '0.0.0.0:8546', '127.0.0.1:9001']);
@@ -97,6 +97,8 @@ test('what the compose file publishes: RPC and faucet-ui on BIND_ADDR, the rest 
   assert.deepEqual(hosts(services['celestia-da']), ['127.0.0.1:26658']);
   assert.deepEqual(hosts(services.postgres), []);
   assert.deepEqual(hosts(services.redis), []);
+  assert.deepEqual(hosts(services.prometheus), ['127.0.0.1:9090']);
+  assert.deepEqual(hosts(services.alertmanager), ['127.0.0.1:9093']);
   const debug = config(['docker-compose.prod.yml', 'docker-compose.debug-ports.yml']).services;
   assert.deepEqual(hosts(debug.postgres), ['127.0.0.1:5432']);
   assert.deepEqual(hosts(debug.redis), ['127.0.0.1:6379']);
@@ -175,6 +177,32 @@ test('prod-health passes, and fails naming the service when one is down', () => 
     assert.throws(() => make('prod-health'), (e) => /✗ faucet-ui/.test(e.stdout) && /unhealthy: .*faucet-ui/.test(e.stdout));
   } finally {
     docker('start', docker('ps', '--all', '--quiet', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', 'label=com.docker.compose.service=faucet-ui'));
+  }
+});
+
+test('monitoring: Prometheus scrapes every service, and a stopped faucet-api raises ServiceDown in Alertmanager', async () => {
+  const prometheus = `http://127.0.0.1:${ports.PROMETHEUS}`;
+  const alertmanager = `http://127.0.0.1:${ports.ALERTMANAGER}`;
+  const json = async (url) => (await fetch(url)).json();
+  await waitFor(async () => {
+    const targets = (await json(`${prometheus}/api/v1/targets`)).data.activeTargets;
+    return targets.length === 4 && targets.every((t) => t.health === 'up');
+  }, { timeout: 30_000, what: 'every target up' });
+  const head = (await json(`${prometheus}/api/v1/query?query=ande_head_block`)).data.result[0];
+  assert.ok(Number(head.value[1]) > 0, 'the sequencer\'s head is scraped');
+  const rules = (await json(`${prometheus}/api/v1/rules`)).data.groups.flatMap((g) => g.rules.map((r) => r.name));
+  assert.ok(rules.includes('ServiceDown') && rules.includes('ChainStalled'), rules.join());
+
+  const faucetDown = async () => (await json(`${alertmanager}/api/v2/alerts`))
+    .some((a) => a.labels.alertname === 'ServiceDown' && a.labels.job === 'faucet-api' && a.status.state === 'active');
+  assert.equal(await faucetDown(), false);
+  docker('stop', containerOf('faucet-api'));
+  try {
+    // Scraped every 10 s, down for 30 s before it fires, evaluated every 10 s.
+    await waitFor(faucetDown, { timeout: 90_000, interval: 2_000, what: 'ServiceDown{job="faucet-api"} in Alertmanager' });
+  } finally {
+    docker('start', docker('ps', '--all', '--quiet', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', 'label=com.docker.compose.service=faucet-api'));
+    await waitFor(() => fetch(`http://127.0.0.1:${ports.FAUCET_API}/health`).then((r) => r.status === 200, () => false), { timeout: 30_000, what: 'faucet-api back' });
   }
 });
 
