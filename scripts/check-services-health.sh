@@ -24,30 +24,33 @@ failed=()
 ok() { echo "✓ $1: $2"; }
 bad() { echo "✗ $1: $2"; failed+=("$1"); }
 
-block_number() {
-  curl -sS --max-time 5 -H 'content-type: application/json' \
-    -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$RPC_URL" 2>/dev/null |
-    sed -n 's/.*"result":"\(0x[0-9a-fA-F]*\)".*/\1/p'
+# A head read by GETTER (a decimal number; empty when nothing answered) must pass its first
+# value within SECONDS: check_advances SERVICE LABEL URL SECONDS GETTER METHOD.
+check_advances() {
+  local service=$1 label=$2 url=$3 seconds=$4 getter=$5 method=$6 first now
+  first=$($getter)
+  if [ -z "$first" ]; then
+    bad "$service" "no $method answer at $url"
+    return
+  fi
+  for _ in $(seq 1 "$((seconds * 2))"); do
+    now=$($getter)
+    if [ -n "$now" ] && [ "$now" -gt "$first" ]; then
+      ok "$service" "$label $first -> $now at $url"
+      return
+    fi
+    sleep 0.5
+  done
+  bad "$service" "$label stuck at $first for ${seconds}s at $url"
 }
 
-if [ -n "$RPC_URL" ]; then
-  first=$(block_number)
-  if [ -z "$first" ]; then
-    bad ev-reth-sequencer "no eth_blockNumber answer at $RPC_URL"
-  else
-    advanced=
-    for _ in $(seq 1 "$((HEAD_WAIT * 2))"); do
-      now=$(block_number)
-      if [ -n "$now" ] && [ $((now)) -gt $((first)) ]; then advanced=$now; break; fi
-      sleep 0.5
-    done
-    if [ -n "$advanced" ]; then
-      ok ev-reth-sequencer "head $((first)) -> $((advanced)) at $RPC_URL"
-    else
-      bad ev-reth-sequencer "head stuck at $((first)) for ${HEAD_WAIT}s at $RPC_URL"
-    fi
-  fi
-fi
+block_number() {
+  local hex
+  hex=$(curl -sS --max-time 5 -H 'content-type: application/json' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$RPC_URL" 2>/dev/null |
+    sed -n 's/.*"result":"\(0x[0-9a-fA-F]*\)".*/\1/p')
+  [ -z "$hex" ] || echo $((hex))
+}
 
 # The token goes to curl on stdin, never on a command line.
 da_height() {
@@ -59,24 +62,8 @@ da_height() {
     sed -n 's/.*"result":.*"height":"\([0-9]*\)".*/\1/p'
 }
 
-if [ -n "$DA_URL" ]; then
-  first=$(da_height)
-  if [ -z "$first" ]; then
-    bad celestia-da "no header.NetworkHead answer at $DA_URL"
-  else
-    advanced=
-    for _ in $(seq 1 "$DA_HEAD_WAIT"); do
-      now=$(da_height)
-      if [ -n "$now" ] && [ "$now" -gt "$first" ]; then advanced=$now; break; fi
-      sleep 1
-    done
-    if [ -n "$advanced" ]; then
-      ok celestia-da "DA head $first -> $advanced at $DA_URL"
-    else
-      bad celestia-da "DA head stuck at $first for ${DA_HEAD_WAIT}s at $DA_URL"
-    fi
-  fi
-fi
+[ -z "$RPC_URL" ] || check_advances ev-reth-sequencer head "$RPC_URL" "$HEAD_WAIT" block_number eth_blockNumber
+[ -z "$DA_URL" ] || check_advances celestia-da "DA head" "$DA_URL" "$DA_HEAD_WAIT" da_height header.NetworkHead
 
 for service in "${!HEALTH[@]}"; do
   url=${HEALTH[$service]}

@@ -23,6 +23,7 @@ fs.writeFileSync(envFile, [
 const ours = path.join(secrets, 'celestia-ci');
 const PROJECT = 'andechain-celestia-ci';
 after(() => execFileSync('docker', ['volume', 'rm', '-f', `${PROJECT}_node-data`]));
+const containers = () => execFileSync('docker', ['ps', '--all', '--quiet', '--filter', `label=com.docker.compose.project=${PROJECT}`], { encoding: 'utf8' }).trim();
 
 function prod(args, env = {}) {
   return execFileSync('scripts/prod.sh', args, {
@@ -105,7 +106,7 @@ test('the light node\'s health check passes with the sequencer\'s token and fail
 
 test('prod-start refuses a celestia layer without a consensus endpoint, starting nothing', () => {
   assert.throws(() => prod(['start']), (e) => /DA_LAYER=celestia needs CELESTIA_CORE_IP/.test(e.stderr));
-  assert.equal(execFileSync('docker', ['ps', '--all', '--quiet', '--filter', `label=com.docker.compose.project=${PROJECT}`], { encoding: 'utf8' }).trim(), '');
+  assert.equal(containers(), '');
   assert.throws(() => prod(['status'], { DA_LAYER: 'bogus' }), (e) => /DA_LAYER=bogus .* must be local or celestia/.test(e.stderr));
 });
 
@@ -115,7 +116,7 @@ test('a chain that posted to one DA layer is not started on the other', () => {
   fs.rmSync(path.join(ours, 'da_layer'), { force: true });
   assert.throws(() => prod(['start'], { CELESTIA_CORE_IP: '127.0.0.1' }),
     (e) => /posts its blocks to DA_LAYER=local; on DA_LAYER=celestia they would all be missing/.test(e.stderr));
-  assert.equal(execFileSync('docker', ['ps', '--all', '--quiet', '--filter', `label=com.docker.compose.project=${PROJECT}`], { encoding: 'utf8' }).trim(), '');
+  assert.equal(containers(), '');
 });
 
 // The stand-in records its arguments and what `init` would print (a mnemonic), and dies on
