@@ -3,7 +3,7 @@
 #   node-data.tar   the sequencer's volume (redb files are consistent only when closed)
 #   da-data.tar     celestia-da's volume: the local DA node's redb files, or with
 #                   DA_LAYER=celestia the light node's store (its account key among them)
-#   redis/dump.rdb  SAVE: claims, cooldowns, the payout queue
+#   redis/dump.rdb  SAVE: claims, cooldowns, the payout queue, the sender journal
 #   postgres.dump   pg_dump in custom format
 # taken during one short stop of the sequencer, the DA node and faucet-api, so they agree.
 #   manifest.json   environment, chain id, time, and the head seen before the stop

@@ -44,7 +44,7 @@ test('a payout left unmined is re-sent with a higher fee and paid exactly once',
     const mined = await rpc(node.rpcUrl, 'eth_getTransactionByHash', [done.tx_hash]);
     assert.ok(BigInt(mined.maxPriorityFeePerGas) > GWEI, `tip bumped above 1 gwei (${BigInt(mined.maxPriorityFeePerGas)})`);
     assert.equal(BigInt(mined.nonce), 0n, 'same nonce as the first version');
-    assert.match(faucet.output, /re-sent payout with a higher fee/);
+    assert.match(faucet.output, /re-sending with a higher fee/);
     // Later blocks change nothing: paid once.
     const head = BigInt(await rpc(node.rpcUrl, 'eth_blockNumber'));
     await waitFor(async () => BigInt(await rpc(node.rpcUrl, 'eth_blockNumber')) > head + 3n, { what: 'three more blocks' });

@@ -9,94 +9,15 @@ use celestia_rpc::{BlobClient, Client, HeaderClient, TxConfig};
 use celestia_types::Blob;
 use celestia_types::nmt::Namespace;
 use jsonrpsee::core::client::ClientT;
-use jsonrpsee::http_client::HttpClient;
 use jsonrpsee::rpc_params;
 use serde_json::Value;
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::{Node, ande, free_port, node, wait_for};
 
 /// genesis/local.json's first development key (DEVELOPMENT ONLY), signing batches here.
 const SEQUENCER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().parent().unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A child process logging to a file (a pipe nobody reads would fill and block it), killed
-/// when dropped so a failing test leaves nothing running.
-struct Proc(Child, std::path::PathBuf);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    /// Waits for the process to exit on its own; its exit status and output.
-    fn wait_exit(mut self, timeout: Duration) -> (bool, String) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return (status.success(), std::fs::read_to_string(&self.1).unwrap());
-            }
-            assert!(Instant::now() < deadline, "the process did not exit");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn stop_and_output(mut self) -> String {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        std::fs::read_to_string(&self.1).unwrap()
-    }
-}
-
-fn ande(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Proc {
-    let log = dir.join(format!("ande-{}.log", free_port()));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ande"));
-    command.args(args).current_dir(root()).env("RUST_LOG", "info").stdout(Stdio::null());
-    command.stderr(std::fs::File::create(&log).unwrap());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    Proc(command.spawn().unwrap(), log)
-}
-
-struct Node {
-    proc: Proc,
-    rpc: HttpClient,
-}
-
-fn node(dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Node {
-    let (http, ws, metrics) = (free_port(), free_port(), free_port());
-    let datadir = dir.join(format!("node-{http}"));
-    let mut args = vec!["node", "--datadir", datadir.to_str().unwrap(), "--block-time", "200ms"];
-    let ports = [http.to_string(), ws.to_string(), metrics.to_string()];
-    args.extend(["--http.port", &ports[0], "--ws.port", &ports[1], "--metrics.port", &ports[2]]);
-    args.extend(extra);
-    let proc = ande(dir, &args, env);
-    let rpc = HttpClient::builder().build(format!("http://127.0.0.1:{http}")).unwrap();
-    Node { proc, rpc }
-}
-
-async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn da_status(node: &Node) -> Option<Value> {
     node.rpc.request::<Value, _>("ande_daStatus", rpc_params![]).await.ok()

@@ -51,9 +51,8 @@ pub struct FaucetArgs {
     /// RPC URL wallets should use (the public one); the provider's when unset.
     #[arg(long = "public-rpc-url", env = "PUBLIC_RPC_URL")]
     pub public_rpc_url: Option<String>,
-    /// Blocks a payout may stay unmined before it is re-sent with a higher fee.
-    #[arg(long = "resend-after-blocks", env = "RESEND_AFTER_BLOCKS", default_value_t = 5)]
-    pub resend_after_blocks: u64,
+    #[command(flatten)]
+    pub sender: ande_sender::SenderArgs,
     #[command(flatten)]
     pub captcha: crate::captcha::CaptchaArgs,
 }

@@ -7,7 +7,6 @@
 mod api;
 pub mod captcha;
 pub mod config;
-mod node_client;
 mod payout;
 mod stats;
 pub mod store;
@@ -16,9 +15,8 @@ pub mod ui;
 pub use config::FaucetArgs;
 
 use alloy_primitives::{Address, U256};
-use alloy_signer_local::PrivateKeySigner;
 use ande_chain::ensure_chain_id;
-use node_client::{NativeCurrency, NodeClient};
+use ande_sender::{EmbeddedJournal, Journal, NativeCurrency, NodeClient, RedisJournal, Sender, wait_for_node};
 use parking_lot::RwLock;
 use stats::Stats;
 use std::net::SocketAddr;
@@ -36,7 +34,9 @@ pub enum FaucetError {
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error("{0}")]
-    Node(#[from] node_client::NodeError),
+    Node(#[from] ande_sender::NodeError),
+    #[error(transparent)]
+    Journal(#[from] ande_sender::JournalError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -58,7 +58,8 @@ pub struct App {
     pub args: FaucetArgs,
     pub store: Store,
     pub node: NodeClient,
-    pub signer: PrivateKeySigner,
+    /// The one signer of payouts.
+    pub sender: Sender,
     pub address: Address,
     pub chain_id: u64,
     pub currency: NativeCurrency,
@@ -87,22 +88,6 @@ pub fn random_u128() -> u128 {
     (u128::from(a) << 64) | u128::from(b)
 }
 
-/// Waits for the node with backoff; the chain id once it answers.
-async fn wait_for_node(node: &NodeClient, url: &str, shutdown: &mut watch::Receiver<bool>) -> Option<u64> {
-    let mut delay = Duration::from_millis(250);
-    loop {
-        match node.chain_id().await {
-            Ok(id) => return Some(id),
-            Err(e) => tracing::warn!(%url, error = %e, retry_in_ms = delay.as_millis() as u64, "waiting for the node"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.changed() => return None,
-        }
-        delay = (delay * 2).min(Duration::from_secs(10));
-    }
-}
-
 pub async fn run(args: FaucetArgs, mut shutdown: watch::Receiver<bool>) -> Result<(), FaucetError> {
     if args.amount.is_zero() {
         return Err(FaucetError::ZeroAmount);
@@ -111,13 +96,20 @@ pub async fn run(args: FaucetArgs, mut shutdown: watch::Receiver<bool>) -> Resul
     let captcha = captcha::Captcha::from_args(&args.captcha)?;
     let address = signer.address();
     let node = NodeClient::new(&args.web3_provider)?;
-    let Some(chain_id) = wait_for_node(&node, &args.web3_provider, &mut shutdown).await else { return Ok(()) };
+    let Some(chain_id) = wait_for_node(&node, &mut shutdown).await else { return Ok(()) };
     ensure_chain_id(args.chain_id, chain_id, format!("the node at {}", args.web3_provider))?;
     let currency = node.native_currency().await.unwrap_or(NativeCurrency { name: "Ether".into(), symbol: "ETH".into(), decimals: 18 });
-    let store = match &args.redis_url {
-        Some(url) => Store::Redis(store::RedisStore::connect(url).await?),
-        None => Store::Embedded(store::EmbeddedStore::open(&args.data_dir)?),
+    let (store, journal) = match &args.redis_url {
+        Some(url) => (
+            Store::Redis(store::RedisStore::connect(url).await?),
+            Journal::Redis(RedisJournal::connect(url, address, args.sender.journal_retention).await?),
+        ),
+        None => (
+            Store::Embedded(store::EmbeddedStore::open(&args.data_dir)?),
+            Journal::Embedded(EmbeddedJournal::open(&args.data_dir.join("sender.redb"))?),
+        ),
     };
+    let sender = Sender::new(node.clone(), signer, chain_id, journal, args.sender.clone());
     let hourly_claims = args.hourly_cap.map_or(0, |cap| u64::try_from(cap / args.amount).unwrap_or(u64::MAX).max(1));
     tracing::info!(%address, chain_id, amount = %args.amount, cooldown_secs = args.cooldown_secs,
         store = if args.redis_url.is_some() { "redis" } else { "embedded" },
@@ -125,7 +117,7 @@ pub async fn run(args: FaucetArgs, mut shutdown: watch::Receiver<bool>) -> Resul
     let app = Arc::new(App {
         store,
         node,
-        signer,
+        sender,
         address,
         chain_id,
         currency,

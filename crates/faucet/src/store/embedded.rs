@@ -35,7 +35,7 @@ struct Ask {
 }
 
 enum Write {
-    Reserve { ask: Ask, claim: Claim, reply: oneshot::Sender<Result<Reservation, StoreError>> },
+    Reserve { ask: Ask, claim: Box<Claim>, reply: oneshot::Sender<Result<Reservation, StoreError>> },
     Save { claims: Vec<Claim>, reply: oneshot::Sender<Result<(), StoreError>> },
 }
 
@@ -87,7 +87,7 @@ impl EmbeddedStore {
             hourly_claims: request.hourly_claims,
         };
         let (reply, answer) = oneshot::channel();
-        self.submit(Write::Reserve { ask, claim: claim.clone(), reply })?;
+        self.submit(Write::Reserve { ask, claim: Box::new(claim.clone()), reply })?;
         answer.await.map_err(|_| StoreError::Embedded("the store writer stopped".into()))?
     }
 
@@ -167,11 +167,6 @@ impl EmbeddedStore {
     pub fn queue_depth(&self) -> Result<u64, StoreError> {
         let txn = self.db.begin_read().map_err(err)?;
         txn.open_table(QUEUED).map_err(err)?.len().map_err(err)
-    }
-
-    /// One process owns an embedded store: it always leads.
-    pub fn lead(&self, _me: &str, _ttl_ms: u64) -> Result<bool, StoreError> {
-        Ok(true)
     }
 }
 

@@ -8,7 +8,7 @@ mod redis_store;
 pub use embedded::EmbeddedStore;
 pub use redis_store::RedisStore;
 
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,9 +32,9 @@ impl From<redb::Error> for StoreError {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ClaimStatus {
     Queued,
-    /// Signed and sent (or about to be): the raw transaction is kept so it can be sent again.
-    /// Fees in wei per gas (u64: serde's tagged enums cannot carry u128).
-    Pending { tx_hash: B256, nonce: u64, raw: Bytes, sent_at_block: u64, max_fee: u64, tip: u64 },
+    /// Signed and sent: the sender's journal holds the transaction under the claim's id;
+    /// `tx_hash` is its latest version.
+    Pending { tx_hash: B256 },
     Confirmed { tx_hash: B256, block: u64 },
     Failed { error: String },
 }
@@ -141,10 +141,5 @@ impl Store {
 
     pub async fn queue_depth(&self) -> Result<u64, StoreError> {
         dispatch!(self, s => s.queue_depth())
-    }
-
-    /// Takes or renews the payout lease: one replica at a time signs with the faucet key.
-    pub async fn lead(&self, me: &str, ttl_ms: u64) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.lead(me, ttl_ms))
     }
 }

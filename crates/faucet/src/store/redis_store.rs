@@ -31,16 +31,9 @@ if tonumber(ARGV[2]) > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') > 0 the
 return 0
 "#;
 
-const LEAD: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
-"#;
-
 const QUEUED: &str = "faucet:queued";
 const PENDING: &str = "faucet:pending";
 const SEQ: &str = "faucet:seq";
-const LEADER: &str = "faucet:leader";
 
 fn claim_key(id: &str) -> String {
     format!("faucet:claim:{id}")
@@ -63,14 +56,13 @@ pub struct RedisStore {
     conn: ConnectionManager,
     reserve: Script,
     release: Script,
-    lead: Script,
 }
 
 impl RedisStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
         let conn = ConnectionManager::new(client).await?;
-        Ok(Self { conn, reserve: Script::new(RESERVE), release: Script::new(RELEASE), lead: Script::new(LEAD) })
+        Ok(Self { conn, reserve: Script::new(RESERVE), release: Script::new(RELEASE) })
     }
 
     /// Reserves, and on success stores and queues the claim, in one script.
@@ -165,10 +157,5 @@ impl RedisStore {
 
     pub async fn queue_depth(&self) -> Result<u64, StoreError> {
         Ok(self.conn.clone().zcard(QUEUED).await?)
-    }
-
-    pub async fn lead(&self, me: &str, ttl_ms: u64) -> Result<bool, StoreError> {
-        let held: i64 = self.lead.key(LEADER).arg(me).arg(ttl_ms).invoke_async(&mut self.conn.clone()).await?;
-        Ok(held == 1)
     }
 }

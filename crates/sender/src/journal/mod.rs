@@ -1,0 +1,76 @@
+//! The journal: every transaction the sender signed, written durably before it is sent, keyed by
+//! the caller's idempotency key. Embedded (redb) for one process; Redis where replicas share a
+//! key, with a lease so that only one of them signs.
+
+mod embedded;
+mod redis_journal;
+
+pub use embedded::EmbeddedJournal;
+pub use redis_journal::RedisJournal;
+
+use crate::Record;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("embedded journal: {0}")]
+    Embedded(String),
+    #[error("corrupt journal record: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+impl From<redb::Error> for JournalError {
+    fn from(e: redb::Error) -> Self {
+        JournalError::Embedded(e.to_string())
+    }
+}
+
+pub enum Journal {
+    Embedded(EmbeddedJournal),
+    Redis(RedisJournal),
+}
+
+impl Journal {
+    /// Writes records in one atomic, durable step.
+    pub async fn put(&self, records: &[Record]) -> Result<(), JournalError> {
+        match self {
+            Journal::Embedded(j) => j.put(records).await,
+            Journal::Redis(j) => j.put(records).await,
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Record>, JournalError> {
+        match self {
+            Journal::Embedded(j) => j.get(key),
+            Journal::Redis(j) => j.get(key).await,
+        }
+    }
+
+    /// Every record not yet mined or given up.
+    pub async fn pending(&self) -> Result<Vec<Record>, JournalError> {
+        match self {
+            Journal::Embedded(j) => j.pending(),
+            Journal::Redis(j) => j.pending().await,
+        }
+    }
+
+    /// Takes or renews the signing lease: one process at a time signs with a key.
+    pub async fn lead(&self, me: &str, ttl: Duration) -> Result<bool, JournalError> {
+        match self {
+            // One process owns an embedded journal: it always leads.
+            Journal::Embedded(_) => Ok(true),
+            Journal::Redis(j) => j.lead(me, ttl).await,
+        }
+    }
+
+    /// Forgets finished records older than `retention`.
+    pub async fn prune(&self, retention: Duration) -> Result<usize, JournalError> {
+        match self {
+            Journal::Embedded(j) => j.prune(retention).await,
+            // Redis expires finished records by itself.
+            Journal::Redis(_) => Ok(0),
+        }
+    }
+}
