@@ -8,16 +8,17 @@ ANDE_IMAGE ?= andechain/ande:local
 PROD := scripts/prod.sh
 
 .PHONY: all build up test test-rust test-e2e test-docker e2e-deps bench bench-docker clean help docker-image \
-	prod-secrets prod-start prod-stop prod-restart prod-status prod-logs prod-health prod-backup prod-restore
+	prod-secrets prod-start prod-stop prod-restart prod-status prod-logs prod-health prod-backup prod-restore prod-deploy-contracts
 
 all: build
 
 help:
-	@echo "make up        build and run the local stack (sequencer on genesis/local.json, chain 1234, DA node, faucet)"
+	@echo "make up        build and run the local stack (sequencer on genesis/local.json, chain 1234, DA node, faucet, explorer, contracts)"
 	@echo "make test      run every test (Rust unit and integration tests, end-to-end with real clients)"
 	@echo "make bench     run the benchmarks against anvil (see docs/benchmarks.md)"
 	@echo "make prod-start [ENV=local|testnet|mainnet]   the Docker production stack (docs/docker.md);"
-	@echo "     prod-stop, prod-restart, prod-status, prod-logs, prod-health, prod-backup, prod-restore ARCHIVE=..."
+	@echo "     prod-stop, prod-restart, prod-status, prod-logs, prod-health, prod-backup, prod-restore ARCHIVE=...,"
+	@echo "     prod-deploy-contracts (deploys what is missing, writes deployments/<env>.json)"
 
 build:
 	$(CARGO) build --release --locked
@@ -73,6 +74,9 @@ prod-backup:
 	$(PROD) backup
 prod-restore:
 	$(PROD) restore $(ARCHIVE)
+# The spec's form: scripts/deploy-contracts.sh --network testnet (ENV picks the network here).
+prod-deploy-contracts:
+	$(PROD) deploy-contracts
 
 # Cold start of the Docker stack (images built), median of RUNS; figures in docs/docker.md.
 bench-docker: docker-image

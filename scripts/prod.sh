@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The production stack's commands, behind `make prod-*`:
-#   scripts/prod.sh start|stop|restart|status|logs|health|backup|restore ARCHIVE|secrets
+#   scripts/prod.sh start|stop|restart|status|logs|health|backup|restore ARCHIVE|secrets|deploy-contracts
 # ENV picks the environment file (.env.$ENV, default local); DEBUG_PORTS=1 also maps Postgres and
 # Redis on the host's loopback.
 set -euo pipefail
@@ -55,6 +55,15 @@ secrets() {
       (umask 022; dev_keys | tail -1 >"$SECRETS/faucet_private_key")
     else
       die "no faucet key: put the funded faucet account's private key (hex) in $SECRETS/faucet_private_key"
+    fi
+  fi
+  if [ ! -e "$SECRETS/deployer_private_key" ]; then
+    if [ "$GENESIS_FILE" = "local.json" ]; then
+      # Development only: contracts are deployed from genesis/local.json's second key.
+      (umask 022; dev_keys | sed -n 2p >"$SECRETS/deployer_private_key")
+    else
+      # Empty: `make prod-deploy-contracts` only checks what is deployed until a funded key is put here.
+      : >"$SECRETS/deployer_private_key"
     fi
   fi
   if [ ! -s "$SECRETS/sequencer_key" ]; then
@@ -114,6 +123,7 @@ case "$cmd" in
       scripts/check-services-health.sh
     ;;
   backup) scripts/backup.sh "$@" ;;
+  deploy-contracts) secrets; scripts/deploy-contracts.sh "$@" ;;
   restore) check_da; secrets; scripts/restore.sh "$@" ;;
-  *) die "usage: scripts/prod.sh start|stop|restart|status|logs|health|backup|restore ARCHIVE|secrets" ;;
+  *) die "usage: scripts/prod.sh start|stop|restart|status|logs|health|backup|restore ARCHIVE|secrets|deploy-contracts" ;;
 esac

@@ -75,15 +75,27 @@ describe('faucet-ui in a browser', () => {
   });
 });
 
-test('ande up runs the node, the DA node, the faucet API, the faucet page and the explorer together', async () => {
+test('ande up runs the node, the DA node, the faucet API, the faucet page and the explorer together, deploys the contracts and says where everything is', async () => {
   const [http, ws, metrics, api, page, da, explorer] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const dir = tempDir('ande-up-');
   const child = spawn(ANDE, ['up', '--genesis', LOCAL_GENESIS, '--datadir', path.join(dir, 'node'), '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics)], {
-    env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet'), DA_PORT: String(da), DA_BLOCK_TIME: '1s', EXPLORER_PORT: String(explorer) },
-    stdio: 'ignore',
+    env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet'), DA_PORT: String(da), DA_BLOCK_TIME: '1s', EXPLORER_PORT: String(explorer), DEPLOYMENTS_FILE: path.join(dir, 'deployments.json') },
+    stdio: ['ignore', 'pipe', 'ignore'],
   });
+  let summary = '';
+  child.stdout.on('data', (d) => { summary += d; });
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   try {
+    // Once everything answers, a summary a newcomer can act on.
+    await waitFor(() => /Try: cast/.test(summary), { timeout: 60_000, what: 'the start-up summary' });
+    assert.match(summary, /chain id 1234 \(ANDE\)/);
+    for (const port of [http, ws, api, page, da, explorer, metrics]) assert.match(summary, new RegExp(`127\\.0\\.0\\.1:${port}\\b`));
+    assert.match(summary, /entryPointV07 +0x0000000071727De22E5E9d8BAf0edAc6f37da032/);
+    assert.match(summary, /DEVELOPMENT ONLY/);
+    assert.match(summary, /0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 10000 ANDE \(the faucet's\)/);
+    assert.doesNotMatch(summary, /not answering yet/);
+    const deployments = JSON.parse(fs.readFileSync(path.join(dir, 'deployments.json'), 'utf8'));
+    assert.notEqual(await rpc(`http://127.0.0.1:${http}`, 'eth_getCode', [deployments.contracts.entryPointV08, 'latest']), '0x');
     for (const url of [`http://127.0.0.1:${http}/health`, `http://127.0.0.1:${api}/health`, `http://127.0.0.1:${page}/health`, `http://127.0.0.1:${da}/health`, `http://127.0.0.1:${explorer}/health`]) {
       let status = 0;
       for (let i = 0; i < 100 && status !== 200; i++) {

@@ -1,7 +1,9 @@
 // Lazy block production, polled filters, and history pruning.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEV_KEYS, rpc, sleep, startNode, waitFor } from './lib/node.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DEV_KEYS, LOCAL_GENESIS, rpc, sleep, startNode, tempDir, waitFor } from './lib/node.js';
 import { clients } from './lib/clients.js';
 
 const TO = '0x00000000000000000000000000000000000000cc';
@@ -77,7 +79,14 @@ test('unprotected transactions only with --rpc.allow-unprotected-txs: the CREATE
   } finally {
     await strict.stop();
   }
-  const node = await startNode({ blockTime: '200ms', args: ['--rpc.allow-unprotected-txs'] });
+  // On a genesis without the deployer that genesis/local.json preinstalls: the transaction
+  // deploys the same code that file carries.
+  const genesis = JSON.parse(fs.readFileSync(LOCAL_GENESIS, 'utf8'));
+  const preinstalled = genesis.alloc[CREATE2_DEPLOYER].code;
+  delete genesis.alloc[CREATE2_DEPLOYER];
+  const genesisFile = path.join(tempDir(), 'no-deployer.json');
+  fs.writeFileSync(genesisFile, JSON.stringify(genesis));
+  const node = await startNode({ genesis: genesisFile, blockTime: '200ms', args: ['--rpc.allow-unprotected-txs'] });
   try {
     const { publicClient, wallet } = clients(node, DEV_KEYS[0]);
     await publicClient.waitForTransactionReceipt({ hash: await wallet.sendTransaction({ to: CREATE2_DEPLOYER_SIGNER, value: 10n ** 16n }) });
@@ -85,7 +94,7 @@ test('unprotected transactions only with --rpc.allow-unprotected-txs: the CREATE
     const receipt = await publicClient.waitForTransactionReceipt({ hash });
     assert.equal(receipt.from.toLowerCase(), CREATE2_DEPLOYER_SIGNER);
     assert.equal(receipt.contractAddress.toLowerCase(), CREATE2_DEPLOYER);
-    assert.notEqual(await rpc(node.rpcUrl, 'eth_getCode', [CREATE2_DEPLOYER, 'latest']), '0x');
+    assert.equal(await rpc(node.rpcUrl, 'eth_getCode', [CREATE2_DEPLOYER, 'latest']), preinstalled, 'the genesis preinstalls this very code');
     const tx = await rpc(node.rpcUrl, 'eth_getTransactionByHash', [hash]);
     assert.equal(tx.chainId, undefined, 'a pre-EIP-155 transaction carries no chain id');
   } finally {

@@ -3,6 +3,7 @@
 
 mod celestia_token;
 mod probe;
+mod up;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use eyre::WrapErr;
@@ -42,84 +43,19 @@ enum Command {
     FaucetUi(ande_faucet::ui::FaucetUiArgs),
     /// Run the explorer: the indexer, the Blockscout- and Etherscan-style APIs and the pages (4000).
     Explorer(ande_explorer::ExplorerArgs),
+    /// Deploy the stack's contracts (through the deterministic CREATE2 proxy, skipping what is
+    /// there) and write their addresses to deployments/<network>.json.
+    Deploy(ande_deploy::DeployArgs),
     /// Run the local development stack in one process: the sequencer (8545/8546) posting its
     /// blocks to the local DA node (26658), the faucet API (8081) paying from the genesis' last
-    /// development key, the faucet page (3001), and the explorer (4000, SQLite).
+    /// development key, the faucet page (3001), the explorer (4000, SQLite), and the contracts
+    /// deployed (deployments/local.json).
     Up(ande_node::NodeArgs),
     /// Check a local service's health (the container health check): exit 0 when healthy.
     Probe(probe::ProbeArgs),
     /// Mint the token for a celestia-node light node's RPC from its JWT key (keystore JSON on
     /// standard input); the stack's `prod-secrets` runs it.
     CelestiaToken(celestia_token::CelestiaTokenArgs),
-}
-
-/// A service's options as their defaults and the environment set them.
-#[derive(Parser)]
-struct Defaults<T: clap::Args> {
-    #[command(flatten)]
-    args: T,
-}
-
-fn defaults<T: clap::Args>() -> eyre::Result<T> {
-    Ok(Defaults::<T>::try_parse_from(["ande"])?.args)
-}
-
-async fn up(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>) -> eyre::Result<()> {
-    let spec = ande_chain::ChainSpec::from_file(&node.genesis)?;
-    // Development only: a genesis that lists private keys (genesis/local.json) lends one to the
-    // faucet. A public network's genesis has none, and `ande up` refuses it.
-    let key = spec
-        .genesis
-        .alloc
-        .values()
-        .rev()
-        .find_map(|account| account.private_key)
-        .ok_or_else(|| eyre::eyre!("{} has no development key for the faucet; `ande up` is for local chains", node.genesis.display()))?;
-    let mut faucet: ande_faucet::FaucetArgs = defaults()?;
-    let mut ui: ande_faucet::ui::FaucetUiArgs = defaults()?;
-    faucet.web3_provider = format!("http://{}:{}", node.http_addr, node.http_port);
-    faucet.chain_id = Some(spec.chain_id);
-    faucet.private_key = Some(key.to_string());
-    faucet.private_key_file = None;
-    // Behind its own page's proxy.
-    faucet.trusted_proxies = faucet.trusted_proxies.max(1);
-    if std::env::var_os("FAUCET_AMOUNT").is_none() {
-        // The spec's local amount: 10 of the native currency.
-        faucet.amount = alloy_primitives::U256::from(10u64) * alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(18u64));
-    }
-    ui.api_url = format!("http://{}:{}", faucet.addr, faucet.port);
-    let mut da: ande_da::DaArgs = defaults()?;
-    if std::env::var_os("DA_DATA_DIR").is_none() {
-        // Beside the node's data: data/node and data/da by default.
-        da.data_dir = node.datadir.with_file_name("da");
-    }
-    if node.da.url.is_none() {
-        // The sequencer posts to the local DA node, signing with the genesis' first development key.
-        node.da.url = Some(format!("http://{}:{}", da.addr, da.port));
-        if node.da.sequencer_key.is_none() && node.da.sequencer_key_file.is_none() {
-            let first = spec.genesis.alloc.values().find_map(|account| account.private_key).expect("a development key exists: checked above");
-            node.da.sequencer_key = Some(first.to_string());
-        }
-    }
-    let mut explorer: ande_explorer::ExplorerArgs = defaults()?;
-    explorer.rpc_url = faucet.web3_provider.clone();
-    explorer.ws_url = Some(format!("ws://{}:{}", node.http_addr, node.ws_port));
-    explorer.chain_id = Some(spec.chain_id);
-    if std::env::var_os("DATABASE_URL").is_none() {
-        // Beside the node's data: data/node and data/explorer by default.
-        explorer.database_url = format!("sqlite://{}", node.datadir.with_file_name("explorer").join("explorer.db").display());
-    }
-    if faucet.explorer_url.is_none() {
-        faucet.explorer_url = Some(format!("http://{}:{}", explorer.addr, explorer.port));
-    }
-    tokio::try_join!(
-        async { ande_node::run(node, shutdown.clone()).await.wrap_err("ande node failed") },
-        async { ande_da::run(da, shutdown.clone(), None).await.wrap_err("ande da failed") },
-        async { ande_faucet::run(faucet, shutdown.clone()).await.wrap_err("ande faucet failed") },
-        async { ande_faucet::ui::run(ui, shutdown.clone()).await.wrap_err("ande faucet-ui failed") },
-        async { ande_explorer::run(explorer, shutdown.clone(), None).await.wrap_err("ande explorer failed") },
-    )?;
-    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
@@ -185,11 +121,12 @@ async fn run(cli: Cli) -> std::process::ExitCode {
     let shutdown = shutdown_signal();
     let result: eyre::Result<()> = match cli.command {
         Command::Node(args) => ande_node::run(args, shutdown).await.wrap_err("ande node failed"),
-        Command::Up(args) => up(args, shutdown).await,
+        Command::Up(args) => up::run(args, shutdown).await,
         Command::Da(args) => ande_da::run(args, shutdown, None).await.wrap_err("ande da failed"),
         Command::Faucet(args) => ande_faucet::run(args, shutdown).await.wrap_err("ande faucet failed"),
         Command::FaucetUi(args) => ande_faucet::ui::run(args, shutdown).await.wrap_err("ande faucet-ui failed"),
         Command::Explorer(args) => ande_explorer::run(args, shutdown, None).await.wrap_err("ande explorer failed"),
+        Command::Deploy(args) => ande_deploy::run(args, shutdown).await.map(drop).wrap_err("ande deploy failed"),
         Command::Probe(args) => probe::probe(&args).map_err(|reason| eyre::eyre!("unhealthy: {}: {reason}", args.url)),
         Command::CelestiaToken(args) => celestia_token::run(&args),
     };

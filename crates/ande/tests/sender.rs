@@ -1,7 +1,8 @@
 //! The stack's transaction sender against a real `ande node`: a batch is signed once and mined
 //! once across a restart of the sender; a refusal in the middle of a batch leaves no nonce gap;
 //! a nonce taken by a transaction the key did not sign is signed again; a node that lost its
-//! pool (kill -9) gets the pending transactions again.
+//! pool (kill -9) gets the pending transactions again; a conditional transaction the sequencer
+//! dropped finishes as dropped and its nonce goes to the next one.
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
@@ -170,4 +171,33 @@ async fn a_node_that_lost_its_pool_gets_the_pending_transactions_again() {
     for i in 0..6 {
         assert_eq!(balance(&client, recipient(20 + i)).await, U256::from(1));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_conditional_transaction_finishes_dropped_and_frees_its_nonce() {
+    use alloy_rpc_types_eth::erc4337::{AccountStorage, TransactionConditional};
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path(), &["--block-time", "1s"], &[]);
+    let client = NodeClient::new(&node.url).unwrap();
+    wait_for("the node", async || client.block_number().await.ok()).await;
+    let sender = sender(&node.url, &dir.path().join("sender.redb"));
+    // A slot that holds zero now, asked to hold one: the block drops the transaction.
+    let mut slots = alloy_primitives::map::HashMap::default();
+    slots.insert(U256::ZERO, alloy_primitives::B256::with_last_byte(1));
+    let mut conditions = TransactionConditional::default();
+    conditions.known_accounts.insert(recipient(30), AccountStorage::Slots(slots));
+    let refused = sender.submit(vec![("now".into(), TxRequest { conditions: Some(conditions.clone()), ..transfer(recipient(31), 1) })]).await.unwrap();
+    assert!(matches!(&refused[0].state, State::Refused { reason } if reason.contains("conditions not met")), "checked at submission: {:?}", refused[0]);
+
+    // Met at submission, broken by the block: a root no account has.
+    let mut later = TransactionConditional::default();
+    later.known_accounts.insert(recipient(30), AccountStorage::RootHash(alloy_primitives::B256::repeat_byte(9)));
+    let sent = sender.submit(vec![("later".into(), TxRequest { conditions: Some(later), ..transfer(recipient(32), 1) })]).await.unwrap();
+    assert_eq!(sent[0].state, State::Pending);
+    let done = settled(&sender, &["later"]).await;
+    assert_eq!(done[0].state, State::Dropped);
+    let next = sender.submit(vec![("after".into(), transfer(recipient(33), 1))]).await.unwrap();
+    assert_eq!(next[0].nonce, sent[0].nonce, "the dropped nonce is used again");
+    assert!(matches!(settled(&sender, &["after"]).await[0].state, State::Mined { success: true, .. }));
+    assert_eq!(balance(&client, recipient(32)).await, U256::ZERO);
 }

@@ -70,21 +70,9 @@ impl std::fmt::Debug for FaucetArgs {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("no faucet key: set FAUCET_PRIVATE_KEY_FILE (or FAUCET_PRIVATE_KEY)")]
-    Missing,
-    #[error(transparent)]
-    File(#[from] ande_chain::SecretFileError),
-    // The key's text is never part of an error.
-    #[error("the faucet key is not a valid secp256k1 private key (64 hex digits)")]
-    Invalid,
-}
-
 impl FaucetArgs {
-    pub fn signer(&self) -> Result<PrivateKeySigner, KeyError> {
-        let text = ande_chain::read_secret(self.private_key_file.as_deref(), self.private_key.as_deref())?.ok_or(KeyError::Missing)?;
-        text.parse::<PrivateKeySigner>().map_err(|_| KeyError::Invalid)
+    pub fn signer(&self) -> Result<PrivateKeySigner, ande_sender::KeyError> {
+        ande_sender::signer(self.private_key_file.as_deref(), self.private_key.as_deref(), "faucet", "FAUCET_PRIVATE_KEY")
     }
 
     pub fn cooldown(&self) -> Duration {

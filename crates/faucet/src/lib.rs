@@ -28,7 +28,7 @@ use tokio::sync::{Notify, watch};
 #[derive(Debug, thiserror::Error)]
 pub enum FaucetError {
     #[error(transparent)]
-    Key(#[from] config::KeyError),
+    Key(#[from] ande_sender::KeyError),
     #[error(transparent)]
     ChainId(#[from] ande_chain::ChainIdMismatch),
     #[error(transparent)]

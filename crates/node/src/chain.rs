@@ -11,6 +11,7 @@ use crate::trie::StateTrie;
 use alloy_consensus::{Header, Transaction, TxEnvelope, transaction::SignerRecoverable};
 use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{B256, Bytes, Log};
+use alloy_rpc_types_eth::erc4337::TransactionConditional;
 use ande_chain::ChainSpec;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -103,6 +104,12 @@ impl Chain {
 
     /// Validates a raw transaction and adds it to the pool.
     pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, PoolError> {
+        self.submit_raw_conditional(raw, None)
+    }
+
+    /// [`Self::submit_raw`] for a transaction that may be included only while `conditions` hold:
+    /// checked now (all but storage roots, which the block checks) and again by the block.
+    pub fn submit_raw_conditional(&self, raw: &[u8], conditions: Option<TransactionConditional>) -> Result<B256, PoolError> {
         if raw.len() > self.args.max_tx_bytes {
             return Err(PoolError::Oversized);
         }
@@ -151,6 +158,12 @@ impl Chain {
         if reader.transaction(&hash)?.is_some() {
             return Err(PoolError::AlreadyKnown);
         }
+        if let Some(conditions) = &conditions {
+            let next = head.header.number + 1;
+            let timestamp = head.header.timestamp.max(crate::producer::unix_now().as_secs());
+            let state = SubmitState(&reader);
+            crate::conditional::check(conditions, next, timestamp, &state).map_err(PoolError::Conditions)?;
+        }
         let account = reader.account(&sender, StateAt::Latest)?.unwrap_or_default();
         if tx.nonce() < account.nonce {
             return Err(PoolError::NonceTooLow);
@@ -160,12 +173,24 @@ impl Chain {
             return Err(PoolError::InsufficientFunds);
         }
         let recovered = alloy_consensus::transaction::Recovered::new_unchecked(tx, sender);
-        let inserted = self.pool.lock().insert(hash, recovered, Bytes::copy_from_slice(raw), account.nonce)?;
+        let inserted = self.pool.lock().insert_conditional(hash, recovered, Bytes::copy_from_slice(raw), account.nonce, conditions.map(Arc::new))?;
         if let Inserted::Replaced(old) = inserted {
             tracing::debug!(%old, new = %hash, "replaced pool transaction");
         }
         let _ = self.pending_txs.send(hash);
         Ok(hash)
+    }
+}
+
+/// The latest state, as a submission's conditions read it; storage roots are left to the block.
+struct SubmitState<'a>(&'a StoreReader);
+
+impl crate::conditional::ConditionState for SubmitState<'_> {
+    fn slot(&self, address: alloy_primitives::Address, slot: alloy_primitives::U256) -> Option<alloy_primitives::U256> {
+        self.0.storage(&address, &slot, StateAt::Latest).ok()
+    }
+    fn storage_root(&self, _address: alloy_primitives::Address) -> crate::conditional::Root {
+        crate::conditional::Root::Deferred
     }
 }
 

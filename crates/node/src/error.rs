@@ -60,6 +60,8 @@ pub enum PoolError {
     InitcodeTooLarge,
     #[error("rlp: {0}")]
     Decode(String),
+    #[error("transaction conditions not met: {0}")]
+    Conditions(crate::conditional::ConditionError),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -137,6 +137,11 @@ impl StateDb {
         }
     }
 
+    /// Whether the writes so far changed `address`'s storage (or destroyed the account).
+    pub fn storage_touched(&self, address: &Address) -> bool {
+        self.storage.contains_key(address) || self.cleared.contains(address) || matches!(self.accounts.get(address), Some(None))
+    }
+
     /// Credits a transaction's base fee to the chain's sink, if it has one, instead of burning it.
     pub fn credit_base_fee(&mut self, sink: Option<Address>, gas_used: u64, base_fee: u64) -> Result<(), StoreError> {
         let Some(sink) = sink else { return Ok(()) };

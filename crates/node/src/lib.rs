@@ -2,6 +2,7 @@
 //! a fixed schedule, stores the chain in redb, and serves Ethereum JSON-RPC.
 
 pub mod chain;
+pub mod conditional;
 pub mod config;
 pub mod da;
 pub mod error;

@@ -34,6 +34,8 @@ pub struct PoolTx {
     pub encoded: Bytes,
     /// Order of arrival, to break ties between equal tips.
     pub seq: u64,
+    /// Conditions a block checks before it takes the transaction.
+    pub conditions: Option<Arc<alloy_rpc_types_eth::erc4337::TransactionConditional>>,
 }
 
 impl PoolTx {
@@ -124,11 +126,23 @@ impl Pool {
     /// Inserts a transaction that passed stateless and state checks; `state_nonce` is the
     /// sender's nonce in the latest state.
     pub fn insert(&mut self, hash: B256, tx: Recovered<TxEnvelope>, encoded: Bytes, state_nonce: u64) -> Result<Inserted, PoolError> {
+        self.insert_conditional(hash, tx, encoded, state_nonce, None)
+    }
+
+    /// [`Self::insert`] with conditions a block checks before taking the transaction.
+    pub fn insert_conditional(
+        &mut self,
+        hash: B256,
+        tx: Recovered<TxEnvelope>,
+        encoded: Bytes,
+        state_nonce: u64,
+        conditions: Option<Arc<alloy_rpc_types_eth::erc4337::TransactionConditional>>,
+    ) -> Result<Inserted, PoolError> {
         if self.by_hash.contains_key(&hash) {
             return Err(PoolError::AlreadyKnown);
         }
         self.seq += 1;
-        let new = Arc::new(PoolTx { hash, tx, encoded, seq: self.seq });
+        let new = Arc::new(PoolTx { hash, tx, encoded, seq: self.seq, conditions });
         let sender = new.sender();
         let bump = self.limits.price_bump_percent;
         let entry = self.senders.entry(sender).or_default();

@@ -103,6 +103,15 @@ pub fn prepare_block<'a>(chain: &'a Chain, timestamp: u64, beneficiary: Address,
             }
             continue;
         }
+        if let Some(conditions) = &tx.conditions {
+            let state = BlockState { db: &evm.ctx.journaled_state.database, trie: &chain.trie };
+            if let Err(e) = crate::conditional::check(conditions, number, timestamp, &state) {
+                tracing::debug!(hash = %tx.hash, error = %e, "dropping conditional transaction");
+                source.reject(&tx, &e.to_string());
+                invalid.push(tx.hash);
+                continue;
+            }
+        }
         let env = match evm::tx_env(tx.tx.inner(), tx.sender()) {
             Ok(env) => env,
             Err(e) => {
@@ -189,6 +198,27 @@ pub fn prepare_block<'a>(chain: &'a Chain, timestamp: u64, beneficiary: Address,
     Ok(Prepared { commit, trie, invalid, logs, built })
 }
 
+/// The state a block under construction has reached, as conditional transactions read it: the
+/// writes of the block's earlier transactions over the head's state.
+struct BlockState<'a> {
+    db: &'a StateDb,
+    trie: &'a parking_lot::Mutex<crate::trie::StateTrie>,
+}
+
+impl crate::conditional::ConditionState for BlockState<'_> {
+    fn slot(&self, address: Address, slot: U256) -> Option<U256> {
+        revm::DatabaseRef::storage_ref(self.db, address, slot).ok()
+    }
+
+    fn storage_root(&self, address: Address) -> crate::conditional::Root {
+        if self.db.storage_touched(&address) {
+            return crate::conditional::Root::Changed;
+        }
+        // The trie is at the head's state while a block is being built.
+        crate::conditional::Root::Is(self.trie.lock().storage_root(&address))
+    }
+}
+
 /// A block written durably but not yet visible to RPC.
 pub struct Committed<'a> {
     prepared: Prepared<'a>,
@@ -232,7 +262,7 @@ fn receipt_envelope(ty: TxType, receipt: ReceiptWithBloom<Receipt>) -> ReceiptEn
     }
 }
 
-fn unix_now() -> Duration {
+pub(crate) fn unix_now() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 

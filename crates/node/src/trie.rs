@@ -80,6 +80,11 @@ impl StateTrie {
         self.dirty_storage.insert(key);
     }
 
+    /// An account's storage root as of the last [`Self::root`].
+    pub fn storage_root(&self, address: &Address) -> B256 {
+        self.accounts.get(&keccak256(address)).map_or(EMPTY_ROOT_HASH, |leaf| leaf.storage_root)
+    }
+
     pub fn account_count(&self) -> usize {
         self.accounts.len()
     }

@@ -495,3 +495,27 @@ impl Sender {
         }
     }
 }
+
+/// A signing key from a settings pair (`NAME_FILE` first, then `NAME`): absent, unreadable or
+/// malformed, the error names the setting, never the key's text.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no {what} key: set {var}_FILE (or {var})")]
+    Missing { what: &'static str, var: &'static str },
+    #[error(transparent)]
+    File(#[from] ande_chain::SecretFileError),
+    #[error("the {what} key is not a valid secp256k1 private key (64 hex digits)")]
+    Invalid { what: &'static str },
+}
+
+/// The key from a secret file or a value (the file wins); None when neither is set or the
+/// secret is empty (an empty Docker secret stands for "none").
+pub fn optional_signer(file: Option<&std::path::Path>, value: Option<&str>, what: &'static str) -> Result<Option<PrivateKeySigner>, KeyError> {
+    let Some(text) = ande_chain::read_secret(file, value)?.filter(|t| !t.is_empty()) else { return Ok(None) };
+    text.parse::<PrivateKeySigner>().map(Some).map_err(|_| KeyError::Invalid { what })
+}
+
+/// The key from a secret file or a value, required; `var` names the setting in the error.
+pub fn signer(file: Option<&std::path::Path>, value: Option<&str>, what: &'static str, var: &'static str) -> Result<PrivateKeySigner, KeyError> {
+    optional_signer(file, value, what)?.ok_or(KeyError::Missing { what, var })
+}

@@ -85,6 +85,25 @@ test('prod-start brings every service to healthy', () => {
   }
 });
 
+test('prod-deploy-contracts puts the ERC-4337 contracts at their canonical addresses, once', async () => {
+  const out = tempDir('ande-deployments-');
+  make('prod-deploy-contracts', { DEPLOYMENTS_DIR: out });
+  const file = JSON.parse(fs.readFileSync(path.join(out, 'ci.json'), 'utf8'));
+  assert.equal(file.chainId, 1234);
+  assert.equal(file.contracts.entryPointV07, '0x0000000071727de22e5e9d8baf0edac6f37da032');
+  assert.equal(file.contracts.entryPointV08, '0x4337084d9e255ff0702461cf8895ce9e3b5ff108');
+  for (const address of Object.values(file.contracts)) {
+    assert.notEqual(await rpc(rpcUrl, 'eth_getCode', [address, 'latest']), '0x', `${address} has code`);
+  }
+  // genesis/local.json's second development key paid for it (DEVELOPMENT ONLY).
+  const deployer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+  const nonce = await rpc(rpcUrl, 'eth_getTransactionCount', [deployer, 'latest']);
+  assert.ok(Number(nonce) >= 2);
+  make('prod-deploy-contracts', { DEPLOYMENTS_DIR: out });
+  assert.equal(await rpc(rpcUrl, 'eth_getTransactionCount', [deployer, 'latest']), nonce, 'a second run deploys nothing');
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, 'ci.json'), 'utf8')), file);
+});
+
 test('what the compose file publishes: RPC and faucet-ui on BIND_ADDR, the rest on loopback or not at all', () => {
   const config = (files) => JSON.parse(sh('docker', ['compose', '--env-file', envFile, ...files.flatMap((f) => ['-f', f]), '--profile', 'monitoring', 'config', '--format', 'json'], { BIND_ADDR: '0.0.0.0' }));
   const hosts = (service) => (service.ports ?? []).map((p) => `${p.host_ip}:${p.target}`).sort();

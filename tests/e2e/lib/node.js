@@ -105,18 +105,22 @@ export async function startNode({ datadir = tempDir(), genesis = LOCAL_GENESIS, 
   return spawnService('ande node', nodeArgs, env, `${node.rpcUrl}/health`, node);
 }
 
-/** Runs `ande node` expecting it to fail at start; resolves with its exit code and output. */
-export async function runNodeExpectingFailure(extraArgs, env = {}) {
-  const child = spawn(ANDE, ['node', '--datadir', tempDir(), '--http.port', String(await freePort()),
-    '--ws.port', String(await freePort()), '--metrics.port', String(await freePort()), ...extraArgs],
-  { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs a one-shot `ande` command; resolves with its exit code and output (killed after `timeout` ms). */
+export async function runAnde(args, { env = {}, timeout = 15_000 } = {}) {
+  const child = spawn(ANDE, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d) => { output += d; });
   child.stderr.on('data', (d) => { output += d; });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
   const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
   clearTimeout(timer);
   return { code, output };
+}
+
+/** Runs `ande node` expecting it to fail at start; resolves with its exit code and output. */
+export async function runNodeExpectingFailure(extraArgs, env = {}) {
+  return runAnde(['node', '--datadir', tempDir(), '--http.port', String(await freePort()),
+    '--ws.port', String(await freePort()), '--metrics.port', String(await freePort()), ...extraArgs], { env });
 }
 
 export async function waitFor(predicate, { timeout = 20_000, interval = 100, what = 'condition' } = {}) {
@@ -185,4 +189,18 @@ export async function startExplorer(node, { databaseUrl = `sqlite://${path.join(
   const explorer = { url: `http://127.0.0.1:${port}`, databaseUrl };
   const args = ['explorer', '--rpc-url', node.rpcUrl, '--ws-url', node.wsUrl, '--port', String(port)];
   return spawnService('ande explorer', args, { DATABASE_URL: databaseUrl, ...env }, `${explorer.url}/health`, explorer);
+}
+
+/** Runs anvil (Foundry's node: a foreign EVM, the CREATE2 proxy preinstalled) on a free port. */
+export async function startAnvil({ chainId = 31337, blockTime } = {}) {
+  const port = await freePort();
+  const args = ['--port', String(port), '--host', '127.0.0.1', '--chain-id', String(chainId), ...(blockTime ? ['--block-time', String(blockTime)] : [])];
+  const child = spawn(ANVIL, args, { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const anvil = { rpcUrl: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}`, chainId };
+  await waitFor(async () => {
+    try { return await rpc(anvil.rpcUrl, 'eth_chainId'); } catch { return false; }
+  }, { what: 'anvil' });
+  anvil.stop = async () => { child.kill('SIGTERM'); await exited; };
+  return anvil;
 }

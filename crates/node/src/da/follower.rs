@@ -190,7 +190,7 @@ fn execute(chain: &Chain, block: &BatchBlock, height: u64) -> Result<(), Execute
         let tx = TxEnvelope::decode_2718(&mut raw.as_ref()).map_err(|e| Executed::Differs(format!("transaction {index} does not decode: {e}")))?;
         let sender = tx.recover_signer().map_err(|_| Executed::Differs(format!("transaction {index} has no valid signature")))?;
         let hash = *tx.tx_hash();
-        txs.push(Arc::new(PoolTx { hash, tx: Recovered::new_unchecked(tx, sender), encoded: raw.clone(), seq: index as u64 }));
+        txs.push(Arc::new(PoolTx { hash, tx: Recovered::new_unchecked(tx, sender), encoded: raw.clone(), seq: index as u64, conditions: None }));
     }
     let mut source = BatchTxs { txs: txs.into_iter(), rejected: None };
     let mut prepared = producer::prepare_block(chain, block.timestamp, block.beneficiary, &mut source)?;

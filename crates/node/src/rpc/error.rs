@@ -14,6 +14,8 @@ pub const SERVER: i32 = -32000;
 pub const EXECUTION_REVERTED: i32 = 3;
 pub const RESOURCE_NOT_FOUND: i32 = -32001;
 pub const LIMIT_EXCEEDED: i32 = -32005;
+/// EIP-1474's "transaction rejected": a conditional transaction whose conditions do not hold.
+pub const TRANSACTION_REJECTED: i32 = -32003;
 
 pub fn invalid_params(msg: impl Into<String>) -> ErrorObjectOwned {
     ErrorObject::owned(INVALID_PARAMS, msg.into(), None::<()>)
@@ -69,6 +71,8 @@ impl From<PoolError> for ErrorObjectOwned {
     fn from(e: PoolError) -> Self {
         match e {
             PoolError::Internal(_) => internal(e),
+            PoolError::Conditions(crate::conditional::ConditionError::TooCostly(_)) => limit(e.to_string()),
+            PoolError::Conditions(_) => ErrorObject::owned(TRANSACTION_REJECTED, e.to_string(), None::<()>),
             other => server(other.to_string()),
         }
     }

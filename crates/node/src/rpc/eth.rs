@@ -14,6 +14,7 @@ use alloy_rpc_types_eth::{
     Block, BlockId, BlockNumberOrTag, EIP1186AccountProofResponse, FeeHistory, Filter, FilterChanges, Index, Log,
     Transaction, TransactionReceipt, TransactionRequest, state::StateOverride,
 };
+use alloy_rpc_types_eth::erc4337::TransactionConditional;
 use alloy_serde::JsonStorageKey;
 use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::proc_macros::rpc;
@@ -56,6 +57,9 @@ pub trait EthApi {
     fn fee_history(&self, count: U64, newest: BlockNumberOrTag, percentiles: Option<Vec<f64>>) -> RpcResult<FeeHistory>;
     #[method(name = "sendRawTransaction")]
     async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
+    /// Included only while `conditions` hold (checked on submission and by the block).
+    #[method(name = "sendRawTransactionConditional")]
+    async fn send_raw_transaction_conditional(&self, raw: Bytes, conditions: TransactionConditional) -> RpcResult<B256>;
     #[method(name = "getTransactionByHash")]
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>>;
     #[method(name = "getTransactionByBlockHashAndIndex")]
@@ -147,6 +151,15 @@ impl EthRpc {
                 Some(n) => Ok(StateAt::Block(n)),
                 None => Err(error::server("header not found")),
             },
+        }
+    }
+
+    /// Into the pool (a sequencer) or on to the sequencer (a full node that has one).
+    async fn submit(&self, raw: Bytes, conditions: Option<TransactionConditional>) -> RpcResult<B256> {
+        match (&self.forward, self.chain.args.mode) {
+            (Some(forward), _) => forward.send_raw_transaction(raw, conditions).await,
+            (None, crate::Mode::Sequencer) => Ok(self.chain.submit_raw_conditional(&raw, conditions)?),
+            (None, crate::Mode::Full) => Err(error::server("this full node takes no transactions: send them to the sequencer, or set SEQUENCER_URL")),
         }
     }
 
@@ -353,11 +366,11 @@ impl EthApiServer for EthRpc {
     }
 
     async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256> {
-        match (&self.forward, self.chain.args.mode) {
-            (Some(forward), _) => forward.send_raw_transaction(raw).await,
-            (None, crate::Mode::Sequencer) => Ok(self.chain.submit_raw(&raw)?),
-            (None, crate::Mode::Full) => Err(error::server("this full node takes no transactions: send them to the sequencer, or set SEQUENCER_URL")),
-        }
+        self.submit(raw, None).await
+    }
+
+    async fn send_raw_transaction_conditional(&self, raw: Bytes, conditions: TransactionConditional) -> RpcResult<B256> {
+        self.submit(raw, Some(conditions)).await
     }
 
     fn transaction_by_hash(&self, hash: B256) -> RpcResult<Option<Transaction>> {

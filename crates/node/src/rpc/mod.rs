@@ -3,6 +3,7 @@
 
 mod call;
 mod convert;
+mod erc7562;
 pub mod error;
 mod eth;
 mod fees;

@@ -1,5 +1,6 @@
 //! `debug_trace*`: geth's struct logger, `callTracer`, `prestateTracer` and `noopTracer`
-//! (revm-inspectors), by re-executing a block's transactions on its parent state.
+//! (revm-inspectors) and `erc7562Tracer` (ours, see `erc7562`), by re-executing a block's
+//! transactions on its parent state.
 
 use super::call::{self, CallSite};
 use super::error::{self, RpcResult};
@@ -15,9 +16,11 @@ use alloy_rpc_types_trace::geth::{
     GethTrace, NoopFrame, TraceResult,
 };
 use jsonrpsee::proc_macros::rpc;
-use revm::context::TxEnv;
-use revm::context::result::ExecutionResult;
-use revm::{Context, DatabaseCommit, ExecuteCommitEvm, InspectEvm, MainBuilder, MainContext};
+use super::erc7562::{Erc7562Config, Erc7562Inspector};
+use revm::context::result::{ExecutionResult, ResultAndState};
+use revm::context::{CfgEnv, TxEnv};
+use revm::handler::MainnetContext;
+use revm::{Context, DatabaseCommit, ExecuteCommitEvm, InspectEvm, Inspector, MainBuilder, MainContext};
 use revm_inspectors::tracing::{TracingInspector, TracingInspectorConfig};
 use std::sync::Arc;
 
@@ -37,56 +40,80 @@ pub struct Tracer {
     pub chain: Arc<Chain>,
 }
 
+/// Runs one transaction under `inspector`; the result, the inspector, and the state before the
+/// transaction's changes are committed (the prestate tracer reads it).
+fn inspected<I: Inspector<MainnetContext<StateDb>>>(ctx: &BlockContext, db: StateDb, env: TxEnv, cfg: CfgEnv, inspector: I) -> RpcResult<(ResultAndState, I, StateDb)> {
+    let mut evm = Context::mainnet().with_db(db).with_cfg(cfg).with_block(evm::block_env(ctx)).build_mainnet_with_inspector(inspector);
+    let res = evm.inspect_tx(env).map_err(call::evm_error)?;
+    Ok((res, evm.inspector, evm.ctx.journaled_state.database))
+}
+
+/// The tracers revm-inspectors' `TracingInspector` builds.
+enum Built {
+    StructLogs,
+    Call(alloy_rpc_types_trace::geth::CallConfig),
+    PreState(alloy_rpc_types_trace::geth::PreStateConfig),
+    Noop,
+}
+
 /// Executes one transaction under the tracer `opts` asks for, commits its state changes into
 /// `db`, and returns the trace with the execution result.
 fn traced(chain: &Chain, ctx: &BlockContext, db: StateDb, env: TxEnv, opts: &GethDebugTracingOptions, for_call: bool)
     -> RpcResult<(GethTrace, ExecutionResult, StateDb)> {
-    enum Kind {
-        StructLogs,
-        Call(alloy_rpc_types_trace::geth::CallConfig),
-        PreState(alloy_rpc_types_trace::geth::PreStateConfig),
-        Noop,
-    }
-    let kind = match &opts.tracer {
-        None => Kind::StructLogs,
-        Some(GethDebugTracerType::BuiltInTracer(GethDebugBuiltInTracerType::CallTracer)) => Kind::Call(
-            opts.tracer_config.clone().into_call_config().map_err(|e| error::invalid_params(format!("callTracer config: {e}")))?,
-        ),
-        Some(GethDebugTracerType::BuiltInTracer(GethDebugBuiltInTracerType::PreStateTracer)) => Kind::PreState(
-            opts.tracer_config.clone().into_pre_state_config().map_err(|e| error::invalid_params(format!("prestateTracer config: {e}")))?,
-        ),
-        Some(GethDebugTracerType::BuiltInTracer(GethDebugBuiltInTracerType::NoopTracer)) => Kind::Noop,
+    let config = |what: &str, e: serde_json::Error| error::invalid_params(format!("{what} config: {e}"));
+    let built = match &opts.tracer {
+        None => Built::StructLogs,
+        Some(GethDebugTracerType::BuiltInTracer(GethDebugBuiltInTracerType::CallTracer)) => {
+            Built::Call(opts.tracer_config.clone().into_call_config().map_err(|e| config("callTracer", e))?)
+        }
+        Some(GethDebugTracerType::BuiltInTracer(GethDebugBuiltInTracerType::PreStateTracer)) => {
+            Built::PreState(opts.tracer_config.clone().into_pre_state_config().map_err(|e| config("prestateTracer", e))?)
+        }
+        Some(GethDebugTracerType::BuiltInTracer(GethDebugBuiltInTracerType::NoopTracer)) => Built::Noop,
+        Some(GethDebugTracerType::BuiltInTracer(GethDebugBuiltInTracerType::Erc7562Tracer)) => {
+            let json = opts.tracer_config.clone().into_json();
+            let erc7562 = if json.is_null() { Erc7562Config::default() } else { serde_json::from_value(json).map_err(|e| config("erc7562Tracer", e))? };
+            return erc7562_traced(chain, ctx, db, env, erc7562, for_call);
+        }
         Some(other) => return Err(error::invalid_params(format!("tracer not supported: {other:?}"))),
     };
-    let config = match &kind {
-        Kind::StructLogs => TracingInspectorConfig::from_geth_config(&opts.config),
-        Kind::Call(c) => TracingInspectorConfig::from_geth_call_config(c),
-        Kind::PreState(c) => TracingInspectorConfig::from_geth_prestate_config(c),
-        Kind::Noop => TracingInspectorConfig::none(),
+    let inspector_config = match &built {
+        Built::StructLogs => TracingInspectorConfig::from_geth_config(&opts.config),
+        Built::Call(c) => TracingInspectorConfig::from_geth_call_config(c),
+        Built::PreState(c) => TracingInspectorConfig::from_geth_prestate_config(c),
+        Built::Noop => TracingInspectorConfig::none(),
     };
-    let mut cfg = evm::cfg_env(&chain.spec, for_call);
-    cfg.disable_base_fee = for_call && env.gas_price == 0;
-    let mut evm = Context::mainnet()
-        .with_db(db)
-        .with_cfg(cfg)
-        .with_block(evm::block_env(ctx))
-        .build_mainnet_with_inspector(TracingInspector::new(config));
-    let res = evm.inspect_tx(env).map_err(call::evm_error)?;
+    let cfg = call_cfg(chain, for_call, env.gas_price);
+    let (res, inspector, mut db) = inspected(ctx, db, env, cfg, TracingInspector::new(inspector_config))?;
     let gas_used = res.result.tx_gas_used();
-    let builder = evm.inspector.geth_builder();
-    let trace = match kind {
-        Kind::StructLogs => {
+    let builder = inspector.geth_builder();
+    let trace = match built {
+        Built::StructLogs => {
             let output = res.result.output().cloned().unwrap_or_default();
             GethTrace::Default(builder.geth_traces(gas_used, output, opts.config))
         }
-        Kind::Call(c) => GethTrace::CallTracer(builder.geth_call_traces(c, gas_used)),
-        Kind::PreState(c) => {
-            let db = &evm.ctx.journaled_state.database;
-            GethTrace::PreStateTracer(builder.geth_prestate_traces(&res, &c, db)?)
-        }
-        Kind::Noop => GethTrace::NoopTracer(NoopFrame::default()),
+        Built::Call(c) => GethTrace::CallTracer(builder.geth_call_traces(c, gas_used)),
+        Built::PreState(c) => GethTrace::PreStateTracer(builder.geth_prestate_traces(&res, &c, &db)?),
+        Built::Noop => GethTrace::NoopTracer(NoopFrame::default()),
     };
-    let mut db = evm.ctx.journaled_state.database;
+    db.commit(res.state);
+    Ok((trace, res.result, db))
+}
+
+/// A call skips the base-fee check when it names no gas price, as in geth.
+fn call_cfg(chain: &Chain, for_call: bool, gas_price: u128) -> CfgEnv {
+    let mut cfg = evm::cfg_env(&chain.spec, for_call);
+    cfg.disable_base_fee = for_call && gas_price == 0;
+    cfg
+}
+
+fn erc7562_traced(chain: &Chain, ctx: &BlockContext, db: StateDb, env: TxEnv, config: Erc7562Config, for_call: bool)
+    -> RpcResult<(GethTrace, ExecutionResult, StateDb)> {
+    let gas_limit = env.gas_limit;
+    let cfg = call_cfg(chain, for_call, env.gas_price);
+    let (res, inspector, mut db) = inspected(ctx, db, env, cfg, Erc7562Inspector::new(config))?;
+    let frame = inspector.into_frame(gas_limit, res.result.tx_gas_used());
+    let trace = GethTrace::JS(serde_json::to_value(frame).map_err(error::internal)?);
     db.commit(res.state);
     Ok((trace, res.result, db))
 }

@@ -1,0 +1,189 @@
+//! `ande up`: the local development stack in one process, each service on its default port, the
+//! contracts deployed, and a summary a newcomer can act on once it answers.
+
+use alloy_primitives::{Address, B256, U256};
+use ande_chain::{ChainSpec, Deployments};
+use clap::Parser;
+use eyre::WrapErr;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// A service's options as their defaults and the environment set them.
+#[derive(Parser)]
+struct Defaults<T: clap::Args> {
+    #[command(flatten)]
+    args: T,
+}
+
+fn defaults<T: clap::Args>() -> eyre::Result<T> {
+    Ok(Defaults::<T>::try_parse_from(["ande"])?.args)
+}
+
+/// The genesis' development keys, in address order: `ande up` gives each service its own, so
+/// their nonces never collide. DEVELOPMENT ONLY: a public network's genesis lists none.
+struct DevKeys {
+    /// Signs DA batches (no transactions).
+    da: B256,
+    deployer: B256,
+    faucet: B256,
+    all: Vec<(Address, B256)>,
+}
+
+fn dev_keys(spec: &ChainSpec, genesis: &std::path::Path) -> eyre::Result<DevKeys> {
+    let all: Vec<(Address, B256)> = spec.genesis.alloc.iter().filter_map(|(address, account)| Some((*address, account.private_key?))).collect();
+    if all.len() < 3 {
+        eyre::bail!("{} lists {} development keys, and `ande up` needs 3; it is for local chains", genesis.display(), all.len());
+    }
+    Ok(DevKeys { da: all[0].1, deployer: all[1].1, faucet: all[all.len() - 1].1, all })
+}
+
+pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>) -> eyre::Result<()> {
+    let spec = ChainSpec::from_file(&node.genesis)?;
+    let keys = dev_keys(&spec, &node.genesis)?;
+    let rpc_url = format!("http://{}:{}", node.http_addr, node.http_port);
+    let mut faucet: ande_faucet::FaucetArgs = defaults()?;
+    let mut ui: ande_faucet::ui::FaucetUiArgs = defaults()?;
+    faucet.web3_provider = rpc_url.clone();
+    faucet.chain_id = Some(spec.chain_id);
+    faucet.private_key = Some(keys.faucet.to_string());
+    faucet.private_key_file = None;
+    // Behind its own page's proxy.
+    faucet.trusted_proxies = faucet.trusted_proxies.max(1);
+    if std::env::var_os("FAUCET_AMOUNT").is_none() {
+        // The spec's local amount: 10 of the native currency.
+        faucet.amount = U256::from(10u64) * U256::from(10u64).pow(U256::from(18u64));
+    }
+    ui.api_url = format!("http://{}:{}", faucet.addr, faucet.port);
+    let mut da: ande_da::DaArgs = defaults()?;
+    if std::env::var_os("DA_DATA_DIR").is_none() {
+        // Beside the node's data: data/node and data/da by default.
+        da.data_dir = node.datadir.with_file_name("da");
+    }
+    if node.da.url.is_none() {
+        node.da.url = Some(format!("http://{}:{}", da.addr, da.port));
+        if node.da.sequencer_key.is_none() && node.da.sequencer_key_file.is_none() {
+            node.da.sequencer_key = Some(keys.da.to_string());
+        }
+    }
+    let mut explorer: ande_explorer::ExplorerArgs = defaults()?;
+    explorer.rpc_url = rpc_url.clone();
+    explorer.ws_url = Some(format!("ws://{}:{}", node.http_addr, node.ws_port));
+    explorer.chain_id = Some(spec.chain_id);
+    if std::env::var_os("DATABASE_URL").is_none() {
+        // Beside the node's data: data/node and data/explorer by default.
+        explorer.database_url = format!("sqlite://{}", node.datadir.with_file_name("explorer").join("explorer.db").display());
+    }
+    if faucet.explorer_url.is_none() {
+        faucet.explorer_url = Some(format!("http://{}:{}", explorer.addr, explorer.port));
+    }
+    let mut deploy: ande_deploy::DeployArgs = defaults()?;
+    deploy.rpc_url = rpc_url.clone();
+    deploy.chain_id = Some(spec.chain_id);
+    deploy.private_key = Some(keys.deployer.to_string());
+    deploy.private_key_file = None;
+    if std::env::var_os("DEPLOY_DATA_DIR").is_none() {
+        deploy.data_dir = node.datadir.with_file_name("deploy");
+    }
+    let urls = Urls {
+        rpc: rpc_url,
+        ws: format!("ws://{}:{}", node.http_addr, node.ws_port),
+        metrics: format!("http://{}:{}/metrics", node.http_addr, node.metrics_port),
+        da: format!("http://{}:{}", da.addr, da.port),
+        faucet_api: format!("http://{}:{}", faucet.addr, faucet.port),
+        faucet_ui: format!("http://{}:{}", ui.addr, ui.port),
+        explorer: format!("http://{}:{}", explorer.addr, explorer.port),
+    };
+    let summary_spec = spec.clone();
+    let block_time = node.block_time;
+    let deployments_file = deploy.out_path();
+    tokio::try_join!(
+        async { ande_node::run(node, shutdown.clone()).await.wrap_err("ande node failed") },
+        async { ande_da::run(da, shutdown.clone(), None).await.wrap_err("ande da failed") },
+        async { ande_faucet::run(faucet, shutdown.clone()).await.wrap_err("ande faucet failed") },
+        async { ande_faucet::ui::run(ui, shutdown.clone()).await.wrap_err("ande faucet-ui failed") },
+        async { ande_explorer::run(explorer, shutdown.clone(), None).await.wrap_err("ande explorer failed") },
+        async {
+            let deployments = ande_deploy::run(deploy, shutdown.clone()).await.wrap_err("ande deploy failed")?;
+            let ready = urls.wait_ready(shutdown.clone()).await;
+            println!("{}", summary(&summary_spec, block_time, &urls, &ready, &deployments, &deployments_file, &keys));
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+struct Urls {
+    rpc: String,
+    ws: String,
+    metrics: String,
+    da: String,
+    faucet_api: String,
+    faucet_ui: String,
+    explorer: String,
+}
+
+impl Urls {
+    /// Waits (at most a minute) until every service answers its health check; which did not.
+    async fn wait_ready(&self, mut shutdown: watch::Receiver<bool>) -> Vec<String> {
+        let checks = [(format!("{}/health", self.rpc), "the node"), (format!("{}/health", self.da), "the DA node"), (format!("{}/health", self.faucet_api), "the faucet API"), (format!("{}/", self.faucet_ui), "the faucet page"), (format!("{}/health", self.explorer), "the explorer")];
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let urls: Vec<String> = checks.iter().map(|(u, _)| u.clone()).collect();
+            let failing = tokio::task::spawn_blocking(move || {
+                urls.into_iter().enumerate().filter(|(_, url)| crate::probe::probe(&crate::probe::ProbeArgs { url: url.clone(), rpc: false }).is_err()).map(|(i, _)| i).collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            if failing.is_empty() || Instant::now() >= deadline {
+                return failing.into_iter().map(|i| checks[i].1.to_string()).collect();
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = shutdown.changed() => return Vec::new(),
+            }
+        }
+    }
+}
+
+fn summary(spec: &ChainSpec, block_time: Duration, urls: &Urls, not_ready: &[String], deployments: &Deployments, file: &std::path::Path, keys: &DevKeys) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let symbol = &spec.currency.symbol;
+    let _ = writeln!(out, "\nAndeChain local stack: chain id {} ({symbol}), a block every {block_time:?}", spec.chain_id);
+    if !not_ready.is_empty() {
+        let _ = writeln!(out, "  not answering yet: {}", not_ready.join(", "));
+    }
+    let rows = [
+        ("JSON-RPC", &urls.rpc),
+        ("WebSocket", &urls.ws),
+        ("Faucet page", &urls.faucet_ui),
+        ("Faucet API", &urls.faucet_api),
+        ("Explorer", &urls.explorer),
+        ("DA node", &urls.da),
+        ("Metrics", &urls.metrics),
+    ];
+    for (name, url) in rows {
+        let _ = writeln!(out, "  {name:<12} {url}");
+    }
+    let _ = writeln!(out, "Contracts ({}):", file.display());
+    for (name, address) in &deployments.contracts {
+        let _ = writeln!(out, "  {name:<24} {address}");
+    }
+    let _ = writeln!(out, "Development accounts (DEVELOPMENT ONLY: these keys are public; balances at genesis):");
+    for (address, key) in &keys.all {
+        let balance = spec.genesis.alloc.get(address).map_or(U256::ZERO, |a| a.balance);
+        let whole = balance / U256::from(10u64).pow(U256::from(spec.currency.decimals));
+        let role = if *key == keys.faucet {
+            " (the faucet's)"
+        } else if *key == keys.deployer {
+            " (deploys the contracts)"
+        } else if *key == keys.da {
+            " (signs DA batches)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  {address} {key} {whole} {symbol}{role}");
+    }
+    let _ = write!(out, "Try: cast block-number --rpc-url {}", urls.rpc);
+    out
+}

@@ -1,0 +1,8 @@
+//! `ande-contracts`: the contracts the stack deploys and talks to. Their bytecode comes unchanged
+//! from the audited npm packages (vendored in contracts/vendor); the addresses of those deployed
+//! through the deterministic deployment proxy are the same on every chain.
+
+mod artifacts;
+pub mod create2;
+
+pub use artifacts::Contract;
