@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make prod-deploy-contracts`: deploys the stack's contracts that are missing on the running
 # Docker stack's chain (`ande deploy` in a one-off container on the stack's network; what is
-# deployed is only checked) and copies deployments/<env>.json out to $DEPLOYMENTS_DIR
+# deployed is only checked) and writes the addresses it prints to $DEPLOYMENTS_DIR/<env>.json
 # (./deployments), the file the services and the dApp read addresses from.
 #   scripts/deploy-contracts.sh [--network local|testnet|mainnet]   (the spec's form; or ENV=...)
 set -euo pipefail
@@ -17,9 +17,10 @@ fi
 out_dir=${DEPLOYMENTS_DIR:-./deployments}
 mkdir -p "$out_dir"
 say "deploying what is missing on chain $CHAIN_ID ($STACK_ENV)"
-compose run --rm --no-deps deploy-contracts
-docker run --rm --network none --entrypoint cat -v "${PROJECT}_deployments:/deployments:ro" "$ANDE_IMAGE" \
-  "/deployments/$STACK_ENV.json" >"$out_dir/$STACK_ENV.json.new"
+if ! compose run --rm --no-deps -T deploy-contracts >"$out_dir/$STACK_ENV.json.new"; then
+  rm -f "$out_dir/$STACK_ENV.json.new"
+  die "the deployment failed (its log is above); nothing was written"
+fi
 mv "$out_dir/$STACK_ENV.json.new" "$out_dir/$STACK_ENV.json"
 say "addresses written to $out_dir/$STACK_ENV.json"
 cat "$out_dir/$STACK_ENV.json"

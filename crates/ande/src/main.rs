@@ -15,7 +15,7 @@ use tokio::sync::watch;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "ande", version, about = "The AndeChain stack: sequencer, DA, faucet, explorer")]
+#[command(name = "ande", version, about = "The AndeChain stack: sequencer, DA, faucet, explorer, bundler")]
 struct Cli {
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
@@ -43,6 +43,9 @@ enum Command {
     FaucetUi(ande_faucet::ui::FaucetUiArgs),
     /// Run the explorer: the indexer, the Blockscout- and Etherscan-style APIs and the pages (4000).
     Explorer(ande_explorer::ExplorerArgs),
+    /// Run the ERC-4337 bundler (4337): EntryPoint v0.7 and v0.8, ERC-7562 validation through the
+    /// node's erc7562Tracer, crash-safe bundles.
+    Bundler(ande_bundler::BundlerArgs),
     /// Deploy the stack's contracts (through the deterministic CREATE2 proxy, skipping what is
     /// there) and write their addresses to deployments/<network>.json.
     Deploy(ande_deploy::DeployArgs),
@@ -126,6 +129,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Command::Faucet(args) => ande_faucet::run(args, shutdown).await.wrap_err("ande faucet failed"),
         Command::FaucetUi(args) => ande_faucet::ui::run(args, shutdown).await.wrap_err("ande faucet-ui failed"),
         Command::Explorer(args) => ande_explorer::run(args, shutdown, None).await.wrap_err("ande explorer failed"),
+        Command::Bundler(args) => ande_bundler::run(args, shutdown).await.wrap_err("ande bundler failed"),
         Command::Deploy(args) => ande_deploy::run(args, shutdown).await.map(drop).wrap_err("ande deploy failed"),
         Command::Probe(args) => probe::probe(&args).map_err(|reason| eyre::eyre!("unhealthy: {}: {reason}", args.url)),
         Command::CelestiaToken(args) => celestia_token::run(&args),

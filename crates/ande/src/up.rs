@@ -25,16 +25,17 @@ struct DevKeys {
     /// Signs DA batches (no transactions).
     da: B256,
     deployer: B256,
+    bundler: B256,
     faucet: B256,
     all: Vec<(Address, B256)>,
 }
 
 fn dev_keys(spec: &ChainSpec, genesis: &std::path::Path) -> eyre::Result<DevKeys> {
     let all: Vec<(Address, B256)> = spec.genesis.alloc.iter().filter_map(|(address, account)| Some((*address, account.private_key?))).collect();
-    if all.len() < 3 {
-        eyre::bail!("{} lists {} development keys, and `ande up` needs 3; it is for local chains", genesis.display(), all.len());
+    if all.len() < 4 {
+        eyre::bail!("{} lists {} development keys, and `ande up` needs 4; it is for local chains", genesis.display(), all.len());
     }
-    Ok(DevKeys { da: all[0].1, deployer: all[1].1, faucet: all[all.len() - 1].1, all })
+    Ok(DevKeys { da: all[0].1, deployer: all[1].1, bundler: all[2].1, faucet: all[all.len() - 1].1, all })
 }
 
 pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>) -> eyre::Result<()> {
@@ -84,6 +85,15 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
     if std::env::var_os("DEPLOY_DATA_DIR").is_none() {
         deploy.data_dir = node.datadir.with_file_name("deploy");
     }
+    let mut bundler: ande_bundler::BundlerArgs = defaults()?;
+    bundler.rpc_url = rpc_url.clone();
+    bundler.ws_url = Some(format!("ws://{}:{}", node.http_addr, node.ws_port));
+    bundler.chain_id = Some(spec.chain_id);
+    bundler.private_key = Some(keys.bundler.to_string());
+    bundler.private_key_file = None;
+    if std::env::var_os("BUNDLER_DATA_DIR").is_none() {
+        bundler.data_dir = node.datadir.with_file_name("bundler");
+    }
     let urls = Urls {
         rpc: rpc_url,
         ws: format!("ws://{}:{}", node.http_addr, node.ws_port),
@@ -92,6 +102,7 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         faucet_api: format!("http://{}:{}", faucet.addr, faucet.port),
         faucet_ui: format!("http://{}:{}", ui.addr, ui.port),
         explorer: format!("http://{}:{}", explorer.addr, explorer.port),
+        bundler: format!("http://{}:{}", bundler.addr, bundler.port),
     };
     let summary_spec = spec.clone();
     let block_time = node.block_time;
@@ -102,6 +113,8 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         async { ande_faucet::run(faucet, shutdown.clone()).await.wrap_err("ande faucet failed") },
         async { ande_faucet::ui::run(ui, shutdown.clone()).await.wrap_err("ande faucet-ui failed") },
         async { ande_explorer::run(explorer, shutdown.clone(), None).await.wrap_err("ande explorer failed") },
+        // It waits for the EntryPoints, which the deploy below puts there.
+        async { ande_bundler::run(bundler, shutdown.clone()).await.wrap_err("ande bundler failed") },
         async {
             let deployments = ande_deploy::run(deploy, shutdown.clone()).await.wrap_err("ande deploy failed")?;
             let ready = urls.wait_ready(shutdown.clone()).await;
@@ -120,12 +133,13 @@ struct Urls {
     faucet_api: String,
     faucet_ui: String,
     explorer: String,
+    bundler: String,
 }
 
 impl Urls {
     /// Waits (at most a minute) until every service answers its health check; which did not.
     async fn wait_ready(&self, mut shutdown: watch::Receiver<bool>) -> Vec<String> {
-        let checks = [(format!("{}/health", self.rpc), "the node"), (format!("{}/health", self.da), "the DA node"), (format!("{}/health", self.faucet_api), "the faucet API"), (format!("{}/", self.faucet_ui), "the faucet page"), (format!("{}/health", self.explorer), "the explorer")];
+        let checks = [(format!("{}/health", self.rpc), "the node"), (format!("{}/health", self.da), "the DA node"), (format!("{}/health", self.faucet_api), "the faucet API"), (format!("{}/", self.faucet_ui), "the faucet page"), (format!("{}/health", self.explorer), "the explorer"), (format!("{}/health", self.bundler), "the bundler")];
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let urls: Vec<String> = checks.iter().map(|(u, _)| u.clone()).collect();
@@ -159,6 +173,7 @@ fn summary(spec: &ChainSpec, block_time: Duration, urls: &Urls, not_ready: &[Str
         ("Faucet page", &urls.faucet_ui),
         ("Faucet API", &urls.faucet_api),
         ("Explorer", &urls.explorer),
+        ("Bundler", &urls.bundler),
         ("DA node", &urls.da),
         ("Metrics", &urls.metrics),
     ];
@@ -177,6 +192,8 @@ fn summary(spec: &ChainSpec, block_time: Duration, urls: &Urls, not_ready: &[Str
             " (the faucet's)"
         } else if *key == keys.deployer {
             " (deploys the contracts)"
+        } else if *key == keys.bundler {
+            " (sends the bundler's bundles)"
         } else if *key == keys.da {
             " (signs DA batches)"
         } else {

@@ -2,6 +2,7 @@
 //! from the audited npm packages (vendored in contracts/vendor); the addresses of those deployed
 //! through the deterministic deployment proxy are the same on every chain.
 
+pub mod abi;
 mod artifacts;
 pub mod create2;
 

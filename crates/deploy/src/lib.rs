@@ -26,7 +26,8 @@ pub struct DeployArgs {
     /// The network's name: the deployments file is deployments/<network>.json.
     #[arg(long = "network", env = "STACK_ENV", default_value = "local")]
     pub network: String,
-    /// Where to write the addresses; deployments/<network>.json when unset.
+    /// Where to write the addresses (`-`: standard output); deployments/<network>.json when
+    /// unset.
     #[arg(long = "out", env = "DEPLOYMENTS_FILE")]
     pub out: Option<PathBuf>,
     /// The funded key that pays for deployments, hex. Prefer DEPLOYER_PRIVATE_KEY_FILE. Not
@@ -100,7 +101,9 @@ pub async fn run(args: DeployArgs, mut shutdown: watch::Receiver<bool>) -> Resul
         return Err(DeployError::NoProxy(create2::PROXY));
     }
     let out = args.out_path();
-    let mut deployments = Deployments::load(&out)?.filter(|d| d.chain_id == chain_id).unwrap_or_default();
+    let to_stdout = out.as_os_str() == "-";
+    let existing = if to_stdout { None } else { Deployments::load(&out)? };
+    let mut deployments = existing.filter(|d| d.chain_id == chain_id).unwrap_or_default();
     deployments.network = args.network.clone();
     deployments.chain_id = chain_id;
     deployments.contracts.insert("create2Deployer".into(), create2::PROXY);
@@ -133,8 +136,12 @@ pub async fn run(args: DeployArgs, mut shutdown: watch::Receiver<bool>) -> Resul
             deployments.contracts.insert(contract.name.into(), address);
         }
     }
-    deployments.save(&out)?;
-    tracing::info!(file = %out.display(), contracts = deployments.contracts.len(), "deployments written");
+    if to_stdout {
+        println!("{}", serde_json::to_string_pretty(&deployments).map_err(|e| DeployError::Failed { name: "deployments".into(), reason: e.to_string() })?);
+    } else {
+        deployments.save(&out)?;
+        tracing::info!(file = %out.display(), contracts = deployments.contracts.len(), "deployments written");
+    }
     Ok(deployments)
 }
 

@@ -4,10 +4,9 @@
 
 use crate::model::{Block, InternalTx, Log, Tx};
 use alloy_primitives::{Address, U256};
-use jsonrpsee::core::client::{ClientT, SubscriptionClientT};
+use jsonrpsee::core::client::ClientT;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::rpc_params;
-use jsonrpsee::ws_client::WsClientBuilder;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -89,13 +88,7 @@ impl Node {
     /// New heads over WebSocket: returns when the subscription ends or fails; `notify` hears
     /// each new block number.
     pub async fn follow_heads(ws_url: &str, notify: &tokio::sync::watch::Sender<u64>) -> Result<(), NodeError> {
-        let client = WsClientBuilder::default().build(ws_url).await.map_err(|e| NodeError(format!("{ws_url}: {e}")))?;
-        let mut heads = client.subscribe::<Value, _>("eth_subscribe", rpc_params!["newHeads"], "eth_unsubscribe").await?;
-        while let Some(head) = heads.next().await {
-            let head = head.map_err(|e| NodeError(e.to_string()))?;
-            notify.send_replace(quantity(&head["number"])?);
-        }
-        Err(NodeError("the newHeads subscription ended".into()))
+        ande_sender::heads::subscribe(ws_url, notify).await.map_err(NodeError)
     }
 }
 

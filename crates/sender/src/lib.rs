@@ -10,6 +10,7 @@
 //! the sequencer dropped finishes as dropped. A nonce left unused in the middle of a run is filled
 //! with an empty transfer to self, so later transactions are never stuck behind it.
 
+pub mod heads;
 mod journal;
 pub mod node;
 

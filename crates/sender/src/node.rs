@@ -38,9 +38,10 @@ impl Refusal {
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    /// The node answered with a JSON-RPC error.
+    /// The node answered with a JSON-RPC error; `data` is its data as bytes, when it was a hex
+    /// string (a revert's output).
     #[error("{message}")]
-    Refused { code: i32, message: String },
+    Refused { code: i32, message: String, data: Option<Bytes> },
     /// The node could not be reached or answered nonsense.
     #[error("node unreachable: {0}")]
     Unreachable(String),
@@ -59,7 +60,10 @@ impl NodeError {
 impl From<jsonrpsee::core::ClientError> for NodeError {
     fn from(e: jsonrpsee::core::ClientError) -> Self {
         match e {
-            jsonrpsee::core::ClientError::Call(err) => NodeError::Refused { code: err.code(), message: err.message().to_string() },
+            jsonrpsee::core::ClientError::Call(err) => {
+                let data = err.data().and_then(|raw| serde_json::from_str::<Bytes>(raw.get()).ok());
+                NodeError::Refused { code: err.code(), message: err.message().to_string(), data }
+            }
             other => NodeError::Unreachable(other.to_string()),
         }
     }

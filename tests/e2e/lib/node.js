@@ -18,6 +18,10 @@ export const DEV_KEYS = [
   '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
   '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a',
   '0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6',
+  '0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a',
+  '0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba',
+  '0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e',
+  '0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356',
 ];
 
 export async function freePort() {
@@ -203,4 +207,21 @@ export async function startAnvil({ chainId = 31337, blockTime } = {}) {
   }, { what: 'anvil' });
   anvil.stop = async () => { child.kill('SIGTERM'); await exited; };
   return anvil;
+}
+
+/** Runs `ande bundler` against `node` (its EntryPoints deployed); resolves once /health answers 200. */
+export async function startBundler(node, { key = DEV_KEYS[4], dataDir = tempDir('ande-bundler-'), args = [], env = {} } = {}) {
+  const port = await freePort();
+  const bundler = { url: `http://127.0.0.1:${port}`, dataDir, key };
+  const bundlerArgs = ['bundler', '--rpc-url', node.rpcUrl, '--ws-url', node.wsUrl, '--private-key', key,
+    '--data-dir', dataDir, '--port', String(port), ...args];
+  return spawnService('ande bundler', bundlerArgs, env, `${bundler.url}/health`, bundler);
+}
+
+/** Deploys the stack's contracts on `node` with `ande deploy`; their addresses. */
+export async function deployContracts(node, { key = DEV_KEYS[1] } = {}) {
+  const out = path.join(tempDir('ande-deployments-'), 'deployments.json');
+  const { code, output } = await runAnde(['deploy', '--rpc-url', node.rpcUrl, '--private-key', key, '--out', out, '--data-dir', tempDir()], { timeout: 120_000 });
+  if (code !== 0) throw new Error(`ande deploy failed:\n${output}`);
+  return JSON.parse(fs.readFileSync(out, 'utf8')).contracts;
 }

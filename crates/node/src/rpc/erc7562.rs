@@ -369,10 +369,7 @@ impl<CTX: ContextTr<Db = StateDb, Journal: JournalExt>> Inspector<CTX> for Erc75
             let depth = if is_ext(op) { 0 } else { 1 };
             if let Some(word) = peek(stack, depth) {
                 let address = Address::from_word(word.into());
-                if !frame.contract_size.contains_key(&address) {
-                    let size = Self::code_len(context, address);
-                    frame.contract_size.insert(address, ContractSize { contract_size: size, opcode: op });
-                }
+                frame.contract_size.entry(address).or_insert_with(|| ContractSize { contract_size: Self::code_len(context, address), opcode: op });
             }
         }
         if op != opcode::GAS && !self.ignored.contains(&op) {

@@ -1,0 +1,410 @@
+//! Bundling, on every new head: index the EntryPoints' events (included operations leave the
+//! mempool), settle the bundles in flight from the sender's records, then build the next bundle
+//! from the best operations, each validated again against the latest state, and send it through
+//! the sender, conditional on the storage their validations read.
+//!
+//! A bundle is written to the store, with its operations marked as carried, before it is
+//! handed to the sender; an operation leaves a bundle only once the sender says that bundle will
+//! never be mined (or was mined without it), so after any crash no operation is sent twice.
+
+use crate::errors::RpcError;
+use crate::index::{self, Included};
+use crate::mempool::PoolOp;
+use crate::reputation::{self, Status};
+use crate::sim::{self, EntryPoint};
+use crate::store::{Change, Table};
+use crate::userop::Entity;
+use crate::{App, State, validate};
+use alloy_primitives::{Address, B256, Bytes, U256, map::HashMap};
+use alloy_rpc_types_eth::erc4337::{AccountStorage, TransactionConditional};
+use alloy_sol_types::{SolCall, SolError};
+use ande_contracts::abi::IEntryPoint;
+use ande_sender::{NodeError, State as TxState, TxRequest};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A bundle handed to the sender and not settled yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleRecord {
+    pub key: String,
+    pub entry_point: Address,
+    pub ops: Vec<B256>,
+    pub head: u64,
+}
+
+/// A bundle not mined within this many blocks is dropped by the sequencer and rebuilt.
+const BUNDLE_LIFETIME_BLOCKS: u64 = 20;
+/// Storage lookups the node accepts in one transaction's conditions.
+const MAX_CONDITION_LOOKUPS: u64 = 1000;
+
+pub async fn run(app: Arc<App>, mut heads: watch::Receiver<u64>, mut shutdown: watch::Receiver<bool>) {
+    let mut last = 0u64;
+    loop {
+        tokio::select! {
+            changed = heads.changed() => if changed.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+        let head = *heads.borrow_and_update();
+        if head <= last {
+            continue;
+        }
+        last = head;
+        if let Err(e) = on_head(&app, head).await {
+            tracing::warn!(head, error = %e, "bundling round failed; trying again on the next head");
+        }
+    }
+}
+
+/// One round: what the new head says, then (in auto mode) the next bundle.
+pub async fn on_head(app: &App, head: u64) -> Result<(), RpcError> {
+    let _bundling = app.bundling.lock().await;
+    index_to(app, head).await?;
+    if !app.sender.lead().await.map_err(RpcError::internal)? {
+        return Ok(());
+    }
+    settle(app).await?;
+    housekeeping(app).await?;
+    if app.auto_bundle.load(Ordering::Relaxed) {
+        for entry_point in &app.entry_points {
+            bundle(app, entry_point, head).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the EntryPoints' `UserOperationEvent`s of the blocks since the cursor: those
+/// operations are included; they, and any of their senders' with a lower nonce, leave the
+/// mempool; their entities' reputation counts the inclusion.
+pub async fn index_to(app: &App, head: u64) -> Result<(), RpcError> {
+    let cursor: Option<u64> = app.store.get(Table::Meta, "cursor").await?;
+    let from = match cursor {
+        Some(c) if c >= head => return Ok(()),
+        Some(c) => c + 1,
+        // First start: nothing before now was ours.
+        None => head,
+    };
+    let addresses: Vec<Address> = app.entry_points.iter().map(|e| e.address).collect();
+    let events = index::events(&app.node, &addresses, from, head).await?;
+    let mut state = app.state.lock().await;
+    let mut changes = Vec::new();
+    for mut included in events {
+        let gone: Vec<B256> = state
+            .mempool
+            .all()
+            .filter(|p| p.entry_point == included.entry_point && p.op.sender == included.sender && p.op.nonce_key() == included.nonce >> 64 && p.op.nonce <= included.nonce)
+            .map(|p| p.hash)
+            .collect();
+        for hash in gone {
+            if let Some(op) = state.mempool.remove(&hash) {
+                changes.push(Change::Delete(Table::Ops, validate::key(&hash)));
+                if hash == included.user_op_hash {
+                    for (_, entity) in op.reputation_entities() {
+                        state.reputation.included(entity);
+                    }
+                    included.op = Some(op);
+                }
+            }
+        }
+        changes.push(Change::put(Table::Included, validate::key(&included.user_op_hash), &included));
+        app.stats.included(1);
+    }
+    changes.push(Change::put(Table::Meta, "cursor", &head));
+    changes.push(Change::put(Table::Meta, "reputation", &state.reputation));
+    app.store.write(changes).await?;
+    app.stats.set_mempool(state.mempool.len());
+    Ok(())
+}
+
+/// Settles bundles from the sender's records: still pending stay; mined ones free the
+/// operations the index did not see included (they are validated again before another
+/// bundle); dropped, refused or never-sent ones free all theirs.
+async fn settle(app: &App) -> Result<(), RpcError> {
+    app.sender.follow().await.map_err(RpcError::internal)?;
+    let cursor: u64 = app.store.get(Table::Meta, "cursor").await?.unwrap_or(0);
+    let mut state = app.state.lock().await;
+    let records: Vec<BundleRecord> = state.bundles.values().cloned().collect();
+    let mut changes = Vec::new();
+    for record in records {
+        let tx = app.sender.get(&record.key).await.map_err(RpcError::internal)?;
+        match tx.as_ref().map(|t| &t.state) {
+            Some(TxState::Pending) => continue,
+            // Its block is not indexed yet: its operations' events are not counted.
+            Some(TxState::Mined { block, .. }) if *block > cursor => continue,
+            Some(TxState::Mined { success, hash, block }) => {
+                app.stats.bundle_mined(*success);
+                if *success {
+                    tracing::info!(key = %record.key, tx = %hash, block, ops = record.ops.len(), "bundle mined");
+                } else {
+                    tracing::warn!(key = %record.key, tx = %hash, block, "bundle reverted; its operations are validated again");
+                }
+            }
+            Some(TxState::Dropped) => {
+                app.stats.bundle_dropped();
+                tracing::info!(key = %record.key, "bundle dropped by the sequencer: its validation state changed");
+            }
+            Some(TxState::Refused { reason }) => tracing::warn!(key = %record.key, %reason, "bundle refused by the node"),
+            None => tracing::info!(key = %record.key, "bundle never sent; its operations are free again"),
+        }
+        for hash in &record.ops {
+            if let Some(op) = state.mempool.get_mut(hash) {
+                op.bundle = None;
+                changes.push(Change::put(Table::Ops, validate::key(hash), op));
+            }
+        }
+        state.bundles.remove(&record.key);
+        changes.push(Change::Delete(Table::Bundles, record.key.clone()));
+    }
+    app.store.write(changes).await?;
+    Ok(())
+}
+
+/// Hourly decay of the reputation table; operations past their validity, or with a throttled
+/// entity for more than THROTTLED_ENTITY_LIVE_BLOCKS, leave the mempool.
+async fn housekeeping(app: &App) -> Result<(), RpcError> {
+    let now = ande_sender::now_secs();
+    let head = app.snapshot.read().head.unwrap_or(0);
+    let mut state = app.state.lock().await;
+    let mut changes = Vec::new();
+    if state.reputation.decay(now) {
+        changes.push(Change::put(Table::Meta, "reputation", &state.reputation));
+    }
+    let stale: Vec<B256> = state
+        .mempool
+        .all()
+        .filter(|p| p.bundle.is_none())
+        .filter(|p| {
+            let expired = p.valid_until <= now;
+            let throttled = p.reputation_entities().iter().any(|(_, a)| state.reputation.status(a) == Status::Throttled) && head.saturating_sub(p.added_block) > 10;
+            expired || throttled
+        })
+        .map(|p| p.hash)
+        .collect();
+    for hash in stale {
+        state.mempool.remove(&hash);
+        changes.push(Change::Delete(Table::Ops, validate::key(&hash)));
+        tracing::info!(op = %hash, "dropped from the mempool: expired or throttled too long");
+    }
+    app.stats.set_mempool(state.mempool.len());
+    app.store.write(changes).await?;
+    Ok(())
+}
+
+/// Builds and sends the next bundle for `entry_point`, unless one is in flight for it.
+/// Returns the bundle's key and its operations.
+pub async fn bundle(app: &App, entry_point: &EntryPoint, head: u64) -> Result<Option<(String, Vec<B256>)>, RpcError> {
+    let selected = {
+        let state = app.state.lock().await;
+        if state.bundles.values().any(|b| b.entry_point == entry_point.address) {
+            return Ok(None);
+        }
+        select(app, &state, entry_point.address)
+    };
+    if selected.is_empty() {
+        return Ok(None);
+    }
+    let mut ops = revalidate(app, entry_point, selected).await?;
+    // The bundle must go through as a whole: an operation that makes it revert (after passing
+    // its second validation, GREP-040) is banned and the bundle tried without it.
+    let mut gas = 0u64;
+    while !ops.is_empty() {
+        let calldata = handle_ops(app, &ops);
+        let call = json!({ "from": app.sender.address(), "to": entry_point.address, "data": calldata });
+        match app.node.estimate_gas(&call).await {
+            Ok(estimate) => {
+                gas = estimate;
+                break;
+            }
+            Err(NodeError::Refused { code: 3, data, .. }) => {
+                let output = data.unwrap_or_default();
+                let Ok(failed) = IEntryPoint::FailedOp::abi_decode(&output).map(|f| (f.opIndex, f.reason)).or_else(|_| IEntryPoint::FailedOpWithRevert::abi_decode(&output).map(|f| (f.opIndex, f.reason))) else {
+                    return Err(RpcError::internal(format!("the bundle reverts: {}", sim::revert_error(&output).message)));
+                };
+                let index = usize::try_from(failed.0).unwrap_or(usize::MAX).min(ops.len() - 1);
+                let bad = ops.remove(index);
+                tracing::warn!(op = %bad.hash, reason = %failed.1, "an operation fails in the bundle after passing validation; its entity is banned (GREP-040)");
+                drop_failed(app, &bad, Some(&failed.1), true).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if ops.is_empty() {
+        return Ok(None);
+    }
+    let calldata = handle_ops(app, &ops);
+    let conditions = conditions(&ops, head);
+    let key = format!("bundle:{:#x}:{head}:{}", entry_point.address, &validate::key(&ops[0].hash)[2..10]);
+    let hashes: Vec<B256> = ops.iter().map(|o| o.hash).collect();
+    let record = BundleRecord { key: key.clone(), entry_point: entry_point.address, ops: hashes.clone(), head };
+    {
+        let mut state = app.state.lock().await;
+        let mut changes = vec![Change::put(Table::Bundles, key.clone(), &record)];
+        for op in &ops {
+            if let Some(pooled) = state.mempool.get_mut(&op.hash) {
+                pooled.bundle = Some(key.clone());
+                pooled.reads = op.reads.clone();
+                changes.push(Change::put(Table::Ops, validate::key(&op.hash), pooled));
+            }
+        }
+        // Written before it is sent: after a crash the bundle is settled, never rebuilt blind.
+        app.store.write(changes).await?;
+        state.bundles.insert(key.clone(), record);
+    }
+    let gas_limit = gas.saturating_add(gas / 5).saturating_add(50_000);
+    let request = TxRequest { to: Some(entry_point.address), value: U256::ZERO, input: calldata, gas_limit, conditions: Some(conditions) };
+    match app.sender.submit(vec![(key.clone(), request)]).await {
+        Ok(records) => {
+            let hash = records.first().map(|r| r.signed.hash);
+            tracing::info!(key = %key, tx = ?hash, ops = ops.len(), gas_limit, "bundle sent");
+            app.stats.bundle_sent();
+        }
+        // Settled on the next head: sent from the journal, or never sent and freed.
+        Err(e) => tracing::warn!(key = %key, error = %e, "sending the bundle failed"),
+    }
+    Ok(Some((key, hashes)))
+}
+
+/// The best operations that fit one bundle: one per sender, within the bundle's gas and size,
+/// at most THROTTLED_ENTITY_BUNDLE_COUNT per throttled entity.
+fn select(app: &App, state: &State, entry_point: Address) -> Vec<PoolOp> {
+    let mut senders = BTreeSet::new();
+    let mut gas = 0u128;
+    let mut throttled: HashMap<Address, usize> = HashMap::default();
+    let mut out = Vec::new();
+    for op in state.mempool.candidates(entry_point) {
+        if out.len() >= app.args.max_bundle_ops {
+            break;
+        }
+        let Ok(op_gas) = op.op.check() else { continue };
+        if senders.contains(&op.op.sender) || gas + op_gas.total() > app.args.max_bundle_gas {
+            continue;
+        }
+        let limited: Vec<Address> = op.reputation_entities().into_iter().map(|(_, a)| a).filter(|a| state.reputation.status(a) == Status::Throttled).collect();
+        if limited.iter().any(|a| throttled.get(a).copied().unwrap_or(0) >= reputation::THROTTLED_ENTITY_BUNDLE_COUNT) {
+            continue;
+        }
+        for address in limited {
+            *throttled.entry(address).or_default() += 1;
+        }
+        senders.insert(op.op.sender);
+        gas += op_gas.total();
+        out.push(op.clone());
+    }
+    out
+}
+
+/// The second validation, against the latest state; operations that fail it leave the mempool.
+async fn revalidate(app: &App, entry_point: &EntryPoint, selected: Vec<PoolOp>) -> Result<Vec<PoolOp>, RpcError> {
+    let mut out = Vec::with_capacity(selected.len());
+    for pooled in selected {
+        let others: BTreeSet<Address> = app.state.lock().await.mempool.senders_except(pooled.op.sender);
+        match validate::validate(app, entry_point, &pooled.op, &others).await {
+            Ok(fresh) => out.push(PoolOp { reads: fresh.reads, ..pooled }),
+            Err(e) if e.code == crate::errors::INTERNAL => return Err(e),
+            Err(e) => {
+                tracing::info!(op = %pooled.hash, error = %e, "dropped at its second validation");
+                drop_failed(app, &pooled, Some(&e.message), false).await?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Removes a failed operation. Its paymaster is not blamed for its account's or factory's
+/// failure (EREP-015); with `ban`, the entity blamed is banned (GREP-040).
+async fn drop_failed(app: &App, op: &PoolOp, reason: Option<&str>, ban: bool) -> Result<(), RpcError> {
+    let mut state = app.state.lock().await;
+    state.mempool.remove(&op.hash);
+    let blamed = reason.and_then(|r| validate::blamed(&op.op, r));
+    if let Some(paymaster) = op.op.paymaster
+        && blamed != Some(paymaster)
+    {
+        state.reputation.unseen(paymaster);
+    }
+    if ban {
+        let culprit = blamed.or_else(|| op.reputation_entities().into_iter().find(|(e, _)| *e == Entity::Account).map(|(_, a)| a));
+        if let Some(culprit) = culprit {
+            state.reputation.ban(culprit);
+        }
+    }
+    let changes = vec![Change::Delete(Table::Ops, validate::key(&op.hash)), Change::put(Table::Meta, "reputation", &state.reputation)];
+    app.stats.set_mempool(state.mempool.len());
+    app.store.write(changes).await?;
+    Ok(())
+}
+
+fn handle_ops(app: &App, ops: &[PoolOp]) -> Bytes {
+    IEntryPoint::handleOpsCall { ops: ops.iter().map(|o| o.op.packed()).collect(), beneficiary: app.beneficiary }.abi_encode().into()
+}
+
+/// The bundle's conditions: every storage slot its validations read, in contracts they did not
+/// write, must still hold the value read; and it must land within BUNDLE_LIFETIME_BLOCKS.
+fn conditions(ops: &[PoolOp], head: u64) -> TransactionConditional {
+    let mut conditions = TransactionConditional { block_number_max: Some(head + BUNDLE_LIFETIME_BLOCKS), ..Default::default() };
+    let mut lookups = 1u64;
+    for op in ops {
+        for (address, slots) in &op.reads {
+            let entry = conditions.known_accounts.entry(*address).or_insert_with(|| {
+                lookups += 1;
+                AccountStorage::Slots(Default::default())
+            });
+            let AccountStorage::Slots(known) = entry else { continue };
+            for (slot, value) in slots {
+                if lookups >= MAX_CONDITION_LOOKUPS {
+                    return conditions;
+                }
+                if known.insert(*slot, *value).is_none() {
+                    lookups += 1;
+                }
+            }
+        }
+    }
+    conditions
+}
+
+/// For `debug_bundler_sendBundleNow`: one round now, whatever the mode; the transactions sent.
+pub async fn bundle_now(app: &App) -> Result<Vec<(String, Vec<B256>)>, RpcError> {
+    let head = app.node.block_number().await?;
+    let _bundling = app.bundling.lock().await;
+    index_to(app, head).await?;
+    if !app.sender.lead().await.map_err(RpcError::internal)? {
+        return Err(RpcError::internal("another replica holds the bundler key's lease"));
+    }
+    settle(app).await?;
+    let mut out = Vec::new();
+    for entry_point in &app.entry_points {
+        if let Some(sent) = bundle(app, entry_point, head).await? {
+            out.push(sent);
+        }
+    }
+    Ok(out)
+}
+
+/// Waits, at most `timeout`, until a bundle is settled; the transaction it was mined in.
+pub async fn mined_tx(app: &App, key: &str, timeout: Duration) -> Option<B256> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Ok(Some(record)) = app.sender.get(key).await {
+            match record.state {
+                TxState::Mined { hash, .. } => return Some(hash),
+                TxState::Pending => {}
+                _ => return None,
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = app.sender.follow().await;
+    }
+}
+
+/// An included operation by hash, from the store.
+pub async fn included(app: &App, hash: &B256) -> Result<Option<Included>, RpcError> {
+    Ok(app.store.get(Table::Included, &validate::key(hash)).await?)
+}

@@ -1,0 +1,141 @@
+//! The local index of included user operations: every `UserOperationEvent` the served
+//! EntryPoints emit, read block by block as heads arrive (a cursor in the store, so nothing is
+//! missed across restarts), so receipts never need a wide `eth_getLogs` scan.
+
+use crate::errors::RpcError;
+use crate::mempool::PoolOp;
+use alloy_primitives::{Address, B256, Bytes, U64, U256};
+use alloy_sol_types::SolEvent;
+use ande_contracts::abi::IEntryPoint;
+use ande_sender::NodeClient;
+use jsonrpsee::rpc_params;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Blocks read per `eth_getLogs`.
+const RANGE: u64 = 500;
+
+/// Where an operation was included, from its `UserOperationEvent`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Included {
+    pub user_op_hash: B256,
+    pub entry_point: Address,
+    pub sender: Address,
+    pub paymaster: Address,
+    pub nonce: U256,
+    pub success: bool,
+    pub actual_gas_cost: U256,
+    pub actual_gas_used: U256,
+    pub transaction_hash: B256,
+    pub block_number: u64,
+    pub block_hash: B256,
+    pub log_index: u64,
+    /// The operation, when this bundler had it (otherwise it is read back from the bundle).
+    #[serde(default)]
+    pub op: Option<PoolOp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RpcLog {
+    address: Address,
+    topics: Vec<B256>,
+    data: Bytes,
+    block_number: U64,
+    block_hash: B256,
+    transaction_hash: B256,
+    log_index: U64,
+}
+
+/// The `UserOperationEvent`s of blocks `from..=to` of the given EntryPoints.
+pub async fn events(node: &NodeClient, entry_points: &[Address], from: u64, to: u64) -> Result<Vec<Included>, RpcError> {
+    let mut out = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let end = to.min(start + RANGE - 1);
+        let filter = json!({
+            "fromBlock": format!("{start:#x}"),
+            "toBlock": format!("{end:#x}"),
+            "address": entry_points,
+            "topics": [[IEntryPoint::UserOperationEvent::SIGNATURE_HASH]],
+        });
+        let logs: Vec<RpcLog> = node.request("eth_getLogs", rpc_params![filter]).await?;
+        for log in logs {
+            let Ok(event) = IEntryPoint::UserOperationEvent::decode_raw_log(log.topics.iter().copied(), &log.data) else { continue };
+            out.push(Included {
+                user_op_hash: event.userOpHash,
+                entry_point: log.address,
+                sender: event.sender,
+                paymaster: event.paymaster,
+                nonce: event.nonce,
+                success: event.success,
+                actual_gas_cost: event.actualGasCost,
+                actual_gas_used: event.actualGasUsed,
+                transaction_hash: log.transaction_hash,
+                block_number: log.block_number.to(),
+                block_hash: log.block_hash,
+                log_index: log.log_index.to(),
+                op: None,
+            });
+        }
+        start = end + 1;
+    }
+    Ok(out)
+}
+
+/// `eth_getUserOperationReceipt`: the event's fields, the logs the operation emitted (those of
+/// its transaction between the previous operation's event and its own), and the transaction's
+/// receipt.
+pub async fn receipt(node: &NodeClient, included: &Included) -> Result<Value, RpcError> {
+    let tx_receipt: Value = node.request("eth_getTransactionReceipt", rpc_params![included.transaction_hash]).await?;
+    let logs = tx_receipt.get("logs").and_then(Value::as_array).cloned().unwrap_or_default();
+    let index = |l: &Value| l.get("logIndex").and_then(Value::as_str).and_then(|i| u64::from_str_radix(i.trim_start_matches("0x"), 16).ok());
+    let topic0 = |l: &Value| l.get("topics").and_then(|t| t.get(0)).and_then(Value::as_str).map(str::to_lowercase);
+    let event_topic = format!("{:#x}", IEntryPoint::UserOperationEvent::SIGNATURE_HASH);
+    let before_execution = format!("{:#x}", IEntryPoint::BeforeExecution::SIGNATURE_HASH);
+    let revert_topic = format!("{:#x}", IEntryPoint::UserOperationRevertReason::SIGNATURE_HASH);
+    let entry_point = format!("{:#x}", included.entry_point);
+    let is_entry_point = |l: &Value| l.get("address").and_then(Value::as_str).map(str::to_lowercase).as_deref() == Some(entry_point.as_str());
+    // The operation's logs start after the previous operation's event (or BeforeExecution).
+    let start = logs
+        .iter()
+        .filter(|l| is_entry_point(l) && index(l).is_some_and(|i| i < included.log_index))
+        .filter(|l| matches!(topic0(l), Some(t) if t == event_topic || t == before_execution))
+        .filter_map(index)
+        .max()
+        .map_or(0, |i| i + 1);
+    let own: Vec<Value> = logs.iter().filter(|l| index(l).is_some_and(|i| i >= start && i < included.log_index)).cloned().collect();
+    let reason = own.iter().find(|l| is_entry_point(l) && topic0(l).as_deref() == Some(revert_topic.as_str())).and_then(|l| {
+        let topics: Vec<B256> = serde_json::from_value(l.get("topics")?.clone()).ok()?;
+        let data: Bytes = serde_json::from_value(l.get("data")?.clone()).ok()?;
+        IEntryPoint::UserOperationRevertReason::decode_raw_log(topics, &data).ok().map(|e| e.revertReason)
+    });
+    Ok(json!({
+        "userOpHash": included.user_op_hash,
+        "entryPoint": included.entry_point,
+        "sender": included.sender,
+        "nonce": included.nonce,
+        "paymaster": included.paymaster,
+        "actualGasCost": included.actual_gas_cost,
+        "actualGasUsed": included.actual_gas_used,
+        "success": included.success,
+        "reason": reason,
+        "logs": own,
+        "receipt": tx_receipt,
+    }))
+}
+
+/// The operation an included hash stands for, read back from the bundle's `handleOps` calldata
+/// when this bundler did not have it.
+pub async fn op_from_bundle(node: &NodeClient, included: &Included, chain_id: u64, version: crate::userop::Version) -> Result<Option<crate::userop::UserOperation>, RpcError> {
+    use alloy_sol_types::SolCall;
+    let tx: Option<Value> = node.request("eth_getTransactionByHash", rpc_params![included.transaction_hash]).await?;
+    let Some(input) = tx.as_ref().and_then(|t| t.get("input")).and_then(|i| serde_json::from_value::<Bytes>(i.clone()).ok()) else { return Ok(None) };
+    let Ok(call) = IEntryPoint::handleOpsCall::abi_decode(&input) else { return Ok(None) };
+    Ok(call
+        .ops
+        .into_iter()
+        .find(|op| crate::userop::hash_packed(op, version, included.entry_point, chain_id) == included.user_op_hash)
+        .map(crate::userop::UserOperation::unpack))
+}
