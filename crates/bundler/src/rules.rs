@@ -300,16 +300,19 @@ fn check_storage(ctx: &Context, entity: Entity, entity_address: Address, staked:
             }
             return Err(needs_stake("STO-022", format!("the {entity} accessed storage of {address} associated with the sender while an unstaked factory deploys it")));
         }
+        // What a stake would allow: the entity's own storage, storage associated with it, and
+        // reads of any non-entity contract.
         let own = address == entity_address;
         let associated_with_entity = ctx.associated.is(slot, &entity_address) && !entities.contains(&address);
         let read_only = !is_write && !entities.contains(&address);
+        let rule = if own { "STO-031" } else if associated_with_entity { "STO-032" } else { "STO-033" };
         if own || associated_with_entity || read_only {
             if staked {
                 record(address, slot, slots, written, analysis);
                 continue;
             }
             let kind = if is_write { "wrote" } else { "read" };
-            return Err(needs_stake("STO-031", format!("the unstaked {entity} {kind} slot {slot} of {address}")));
+            return Err(needs_stake(rule, format!("the unstaked {entity} {kind} slot {slot} of {address}")));
         }
         let kind = if is_write { "write to" } else { "read of" };
         return Err(violation("STO-010", format!("the {entity} made a forbidden {kind} slot {slot} of {address}")));
