@@ -79,7 +79,7 @@ test('ande up runs the node, the DA node, the faucet API, the faucet page and th
   const [http, ws, metrics, api, page, da, explorer] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const dir = tempDir('ande-up-');
   const child = spawn(ANDE, ['up', '--genesis', LOCAL_GENESIS, '--datadir', path.join(dir, 'node'), '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics)], {
-    env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet'), DA_PORT: String(da), DA_BLOCK_TIME: '1s', EXPLORER_PORT: String(explorer), DEPLOYMENTS_FILE: path.join(dir, 'deployments.json') },
+    env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet'), DA_PORT: String(da), DA_BLOCK_TIME: '1s', EXPLORER_PORT: String(explorer), DEPLOYMENTS_FILE: path.join(dir, 'deployments.json'), BUNDLER_PORT: String(await freePort()), PAYMASTER_PORT: String(await freePort()) },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   let summary = '';
@@ -91,6 +91,9 @@ test('ande up runs the node, the DA node, the faucet API, the faucet page and th
     assert.match(summary, /chain id 1234 \(ANDE\)/);
     for (const port of [http, ws, api, page, da, explorer, metrics]) assert.match(summary, new RegExp(`127\\.0\\.0\\.1:${port}\\b`));
     assert.match(summary, /entryPointV07 +0x0000000071727De22E5E9d8BAf0edAc6f37da032/);
+    assert.match(summary, /verifyingPaymasterV07 +0x[0-9a-fA-F]{40}/);
+    assert.match(summary, /Bundler +http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(summary, /Paymaster +http:\/\/127\.0\.0\.1:\d+/);
     assert.match(summary, /DEVELOPMENT ONLY/);
     assert.match(summary, /0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 10000 ANDE \(the faucet's\)/);
     assert.doesNotMatch(summary, /not answering yet/);

@@ -26,16 +26,18 @@ struct DevKeys {
     da: B256,
     deployer: B256,
     bundler: B256,
+    /// Signs sponsorships for the VerifyingPaymaster (no transactions).
+    paymaster: B256,
     faucet: B256,
     all: Vec<(Address, B256)>,
 }
 
 fn dev_keys(spec: &ChainSpec, genesis: &std::path::Path) -> eyre::Result<DevKeys> {
     let all: Vec<(Address, B256)> = spec.genesis.alloc.iter().filter_map(|(address, account)| Some((*address, account.private_key?))).collect();
-    if all.len() < 4 {
-        eyre::bail!("{} lists {} development keys, and `ande up` needs 4; it is for local chains", genesis.display(), all.len());
+    if all.len() < 5 {
+        eyre::bail!("{} lists {} development keys, and `ande up` needs 5; it is for local chains", genesis.display(), all.len());
     }
-    Ok(DevKeys { da: all[0].1, deployer: all[1].1, bundler: all[2].1, faucet: all[all.len() - 1].1, all })
+    Ok(DevKeys { da: all[0].1, deployer: all[1].1, bundler: all[2].1, paymaster: all[3].1, faucet: all[all.len() - 1].1, all })
 }
 
 pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>) -> eyre::Result<()> {
@@ -85,6 +87,19 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
     if std::env::var_os("DEPLOY_DATA_DIR").is_none() {
         deploy.data_dir = node.datadir.with_file_name("deploy");
     }
+    deploy.paymaster_signer = keys.all.iter().find(|(_, key)| *key == keys.paymaster).map(|(address, _)| *address);
+    if std::env::var_os("PAYMASTER_DEPOSIT").is_none() {
+        // Sponsorship for local development: 100 of the native currency.
+        deploy.paymaster_deposit = U256::from(100u64) * U256::from(10u64).pow(U256::from(18u64));
+    }
+    let mut paymaster: ande_paymaster::PaymasterArgs = defaults()?;
+    paymaster.rpc_url = rpc_url.clone();
+    paymaster.chain_id = Some(spec.chain_id);
+    paymaster.signer_key = Some(keys.paymaster.to_string());
+    paymaster.signer_key_file = None;
+    if std::env::var_os("PAYMASTER_DATA_DIR").is_none() {
+        paymaster.data_dir = node.datadir.with_file_name("paymaster");
+    }
     let mut bundler: ande_bundler::BundlerArgs = defaults()?;
     bundler.rpc_url = rpc_url.clone();
     bundler.ws_url = Some(format!("ws://{}:{}", node.http_addr, node.ws_port));
@@ -103,6 +118,7 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         faucet_ui: format!("http://{}:{}", ui.addr, ui.port),
         explorer: format!("http://{}:{}", explorer.addr, explorer.port),
         bundler: format!("http://{}:{}", bundler.addr, bundler.port),
+        paymaster: format!("http://{}:{}", paymaster.addr, paymaster.port),
     };
     let summary_spec = spec.clone();
     let block_time = node.block_time;
@@ -117,8 +133,16 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         async { ande_bundler::run(bundler, shutdown.clone()).await.wrap_err("ande bundler failed") },
         async {
             let deployments = ande_deploy::run(deploy, shutdown.clone()).await.wrap_err("ande deploy failed")?;
-            let ready = urls.wait_ready(shutdown.clone()).await;
-            println!("{}", summary(&summary_spec, block_time, &urls, &ready, &deployments, &deployments_file, &keys));
+            // The paymaster signs for the contract the deploy just recorded.
+            paymaster.paymaster = deployments.contracts.get(ande_deploy::PAYMASTER).copied();
+            tokio::try_join!(
+                async { ande_paymaster::run(paymaster, shutdown.clone()).await.wrap_err("ande paymaster failed") },
+                async {
+                    let ready = urls.wait_ready(shutdown.clone()).await;
+                    println!("{}", summary(&summary_spec, block_time, &urls, &ready, &deployments, &deployments_file, &keys));
+                    Ok(())
+                },
+            )?;
             Ok(())
         },
     )?;
@@ -134,12 +158,13 @@ struct Urls {
     faucet_ui: String,
     explorer: String,
     bundler: String,
+    paymaster: String,
 }
 
 impl Urls {
     /// Waits (at most a minute) until every service answers its health check; which did not.
     async fn wait_ready(&self, mut shutdown: watch::Receiver<bool>) -> Vec<String> {
-        let checks = [(format!("{}/health", self.rpc), "the node"), (format!("{}/health", self.da), "the DA node"), (format!("{}/health", self.faucet_api), "the faucet API"), (format!("{}/", self.faucet_ui), "the faucet page"), (format!("{}/health", self.explorer), "the explorer"), (format!("{}/health", self.bundler), "the bundler")];
+        let checks = [(format!("{}/health", self.rpc), "the node"), (format!("{}/health", self.da), "the DA node"), (format!("{}/health", self.faucet_api), "the faucet API"), (format!("{}/", self.faucet_ui), "the faucet page"), (format!("{}/health", self.explorer), "the explorer"), (format!("{}/health", self.bundler), "the bundler"), (format!("{}/health", self.paymaster), "the paymaster")];
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let urls: Vec<String> = checks.iter().map(|(u, _)| u.clone()).collect();
@@ -174,6 +199,7 @@ fn summary(spec: &ChainSpec, block_time: Duration, urls: &Urls, not_ready: &[Str
         ("Faucet API", &urls.faucet_api),
         ("Explorer", &urls.explorer),
         ("Bundler", &urls.bundler),
+        ("Paymaster", &urls.paymaster),
         ("DA node", &urls.da),
         ("Metrics", &urls.metrics),
     ];
@@ -194,6 +220,8 @@ fn summary(spec: &ChainSpec, block_time: Duration, urls: &Urls, not_ready: &[Str
             " (deploys the contracts)"
         } else if *key == keys.bundler {
             " (sends the bundler's bundles)"
+        } else if *key == keys.paymaster {
+            " (signs the paymaster's sponsorships)"
         } else if *key == keys.da {
             " (signs DA batches)"
         } else {

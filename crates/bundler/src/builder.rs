@@ -13,7 +13,7 @@ use crate::mempool::PoolOp;
 use crate::reputation::{self, Status};
 use crate::sim::{self, EntryPoint};
 use crate::store::{Change, Table};
-use crate::userop::Entity;
+use crate::entity::Entity;
 use crate::{App, State, validate};
 use alloy_primitives::{Address, B256, Bytes, U256, map::HashMap};
 use alloy_rpc_types_eth::erc4337::{AccountStorage, TransactionConditional};

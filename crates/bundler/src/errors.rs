@@ -61,8 +61,8 @@ impl From<crate::store::StoreError> for RpcError {
     }
 }
 
-impl From<crate::userop::Malformed> for RpcError {
-    fn from(e: crate::userop::Malformed) -> Self {
+impl From<ande_contracts::userop::Malformed> for RpcError {
+    fn from(e: ande_contracts::userop::Malformed) -> Self {
         RpcError::invalid(e.0)
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::errors::{self, RpcError};
 use crate::sim::{self, EntryPoint};
-use crate::userop::UserOperation;
+use ande_contracts::userop::UserOperation;
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::{SolCall, SolValue};
 use ande_contracts::abi::{IEntryPointSimulations, PackedUserOperation};

@@ -128,7 +128,7 @@ pub async fn receipt(node: &NodeClient, included: &Included) -> Result<Value, Rp
 
 /// The operation an included hash stands for, read back from the bundle's `handleOps` calldata
 /// when this bundler did not have it.
-pub async fn op_from_bundle(node: &NodeClient, included: &Included, chain_id: u64, version: crate::userop::Version) -> Result<Option<crate::userop::UserOperation>, RpcError> {
+pub async fn op_from_bundle(node: &NodeClient, included: &Included, chain_id: u64, version: ande_contracts::userop::Version) -> Result<Option<ande_contracts::userop::UserOperation>, RpcError> {
     use alloy_sol_types::SolCall;
     let tx: Option<Value> = node.request("eth_getTransactionByHash", rpc_params![included.transaction_hash]).await?;
     let Some(input) = tx.as_ref().and_then(|t| t.get("input")).and_then(|i| serde_json::from_value::<Bytes>(i.clone()).ok()) else { return Ok(None) };
@@ -136,6 +136,6 @@ pub async fn op_from_bundle(node: &NodeClient, included: &Included, chain_id: u6
     Ok(call
         .ops
         .into_iter()
-        .find(|op| crate::userop::hash_packed(op, version, included.entry_point, chain_id) == included.user_op_hash)
-        .map(crate::userop::UserOperation::unpack))
+        .find(|op| ande_contracts::userop::hash_packed(op, version, included.entry_point, chain_id) == included.user_op_hash)
+        .map(ande_contracts::userop::UserOperation::unpack))
 }

@@ -10,6 +10,7 @@
 
 pub mod builder;
 pub mod config;
+pub mod entity;
 pub mod errors;
 pub mod gas;
 pub mod index;
@@ -21,7 +22,6 @@ pub mod sim;
 mod stats;
 pub mod store;
 pub mod trace;
-pub mod userop;
 pub mod validate;
 
 pub use config::BundlerArgs;
@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use store::{Store, Table};
 use tokio::sync::watch;
-use userop::Version;
+use ande_contracts::userop::Version;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundlerError {

@@ -5,7 +5,8 @@
 use crate::errors::{self, RpcError};
 use crate::reputation::{self, Reputation, Status};
 use crate::rules::Staked;
-use crate::userop::{Entity, UserOperation};
+use crate::entity::{self, Entity};
+use ande_contracts::userop::UserOperation;
 use alloy_primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -59,7 +60,7 @@ impl PoolOp {
     /// The entities whose reputation the operation counts for: its factory and paymaster, and
     /// its sender when staked.
     pub fn reputation_entities(&self) -> Vec<(Entity, Address)> {
-        let mut out: Vec<_> = self.op.entities().collect();
+        let mut out: Vec<_> = entity::named(&self.op).collect();
         if self.staked_sender {
             out.push((Entity::Account, self.op.sender));
         }
@@ -111,7 +112,7 @@ impl Mempool {
 
     /// Operations in the mempool that name `address` as an entity or sender.
     pub fn count_entity(&self, address: &Address) -> usize {
-        self.by_hash.values().filter(|p| p.op.sender == *address || p.op.entities().any(|(_, a)| a == *address)).count()
+        self.by_hash.values().filter(|p| p.op.sender == *address || entity::named(&p.op).any(|(_, a)| a == *address)).count()
     }
 
     /// The operation `new` would replace (same sender and nonce), if it may; refusals name why.

@@ -6,7 +6,7 @@ use crate::gas::{self, Estimate};
 use crate::mempool::PoolOp;
 use crate::reputation::Entry;
 use crate::store::{Change, Table};
-use crate::userop::UserOperation;
+use ande_contracts::userop::UserOperation;
 use crate::{App, builder, index, validate};
 use alloy_primitives::{Address, B256, U64, U256};
 use ande_http::{Intercept, InterceptLayer, is_plain_get, json_response};

@@ -4,7 +4,8 @@
 
 use crate::errors::{self, RpcError};
 use crate::trace::Frame;
-use crate::userop::{Entity, UserOperation};
+use crate::entity::{self, Entity};
+use ande_contracts::userop::UserOperation;
 use alloy_primitives::{Address, B256, U256, keccak256};
 use ande_contracts::abi::{IEntryPoint, StakeInfo, ValidationResult};
 use alloy_sol_types::SolCall;
@@ -144,7 +145,7 @@ pub fn analyse(
         return Err(violation("LIM-020", format!("the paymaster's context is {context_len} bytes, more than 2048")));
     }
     // [STO-040]: an entity may not be another operation's sender.
-    for (entity, address) in op.entities() {
+    for (entity, address) in entity::named(op) {
         if other_senders.contains(&address) {
             return Err(violation("STO-040", format!("the {entity} {address} is the sender of another operation in the mempool")));
         }
@@ -282,7 +283,7 @@ fn check_storage(ctx: &Context, entity: Entity, entity_address: Address, staked:
         .chain(slots.transient_reads.keys().map(|s| (s, false)))
         .chain(slots.transient_writes.keys().map(|s| (s, true)));
     let sender = ctx.op.sender;
-    let entities: BTreeSet<Address> = std::iter::once(sender).chain(ctx.op.entities().map(|(_, a)| a)).collect();
+    let entities: BTreeSet<Address> = std::iter::once(sender).chain(entity::named(ctx.op).map(|(_, a)| a)).collect();
     for (slot, is_write) in accessed {
         // A write in the same frame counts for reads of that slot too.
         let is_write = is_write || slots.writes.contains_key(slot) || slots.transient_writes.contains_key(slot);

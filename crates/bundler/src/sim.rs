@@ -4,7 +4,7 @@
 
 use crate::errors::{self, RpcError};
 use crate::trace::Frame;
-use crate::userop::Version;
+use ande_contracts::userop::Version;
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::{SolCall, SolError};
 use ande_contracts::Contract;

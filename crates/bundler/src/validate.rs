@@ -7,7 +7,7 @@ use crate::gas;
 use crate::mempool::PoolOp;
 use crate::rules::{self, StakeRules};
 use crate::sim::{self, EntryPoint, ValidationData};
-use crate::userop::{UserOperation, encoded_size};
+use ande_contracts::userop::{UserOperation, encoded_size};
 use alloy_primitives::{Address, B256};
 use crate::App;
 use std::collections::BTreeSet;

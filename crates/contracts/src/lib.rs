@@ -5,5 +5,6 @@
 pub mod abi;
 mod artifacts;
 pub mod create2;
+pub mod userop;
 
 pub use artifacts::Contract;

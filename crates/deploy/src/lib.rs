@@ -6,8 +6,11 @@
 //! where someone else deployed them, like Ethereum) only checks and records. Transactions go
 //! through the stack's sender: a deploy interrupted anywhere resumes without deploying twice.
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, Bytes, U256};
+use alloy_sol_types::{SolCall, SolValue};
 use ande_chain::{Deployments, ensure_chain_id};
+use ande_contracts::Contract;
+use ande_contracts::abi::{IEntryPoint, IVerifyingPaymaster};
 use ande_contracts::create2::{self, Create2};
 use ande_sender::{EmbeddedJournal, Journal, NodeClient, Sender, SenderArgs, State, TxRequest, wait_for_node};
 use serde_json::json;
@@ -37,6 +40,18 @@ pub struct DeployArgs {
     /// A file holding the deployer's key (a Docker secret).
     #[arg(long = "private-key-file", env = "DEPLOYER_PRIVATE_KEY_FILE")]
     pub private_key_file: Option<PathBuf>,
+    /// The signer of the sponsoring paymaster: when set, eth-infinitism's VerifyingPaymaster
+    /// (EntryPoint v0.7) is deployed for it, owned by the deployer (a CREATE, so the owner can
+    /// stake and withdraw), unless the deployments file names one with that signer already.
+    #[arg(long = "paymaster-signer", env = "PAYMASTER_SIGNER_ADDRESS")]
+    pub paymaster_signer: Option<Address>,
+    /// Tops the paymaster's deposit at the EntryPoint up to this many wei.
+    #[arg(long = "paymaster-deposit", env = "PAYMASTER_DEPOSIT", default_value = "0")]
+    pub paymaster_deposit: U256,
+    /// A deployments file to start from when writing to standard output (what is recorded
+    /// there is checked, not deployed again).
+    #[arg(long = "existing", env = "DEPLOYMENTS_EXISTING")]
+    pub existing: Option<PathBuf>,
     /// Directory of the deployer's transaction journal (an interrupted deploy resumes from it).
     #[arg(long = "data-dir", env = "DEPLOY_DATA_DIR", default_value = "data/deploy")]
     pub data_dir: PathBuf,
@@ -102,7 +117,7 @@ pub async fn run(args: DeployArgs, mut shutdown: watch::Receiver<bool>) -> Resul
     }
     let out = args.out_path();
     let to_stdout = out.as_os_str() == "-";
-    let existing = if to_stdout { None } else { Deployments::load(&out)? };
+    let existing = Deployments::load(args.existing.as_deref().unwrap_or(&out)).or_else(|e| if to_stdout && args.existing.is_none() { Ok(None) } else { Err(e) })?;
     let mut deployments = existing.filter(|d| d.chain_id == chain_id).unwrap_or_default();
     deployments.network = args.network.clone();
     deployments.chain_id = chain_id;
@@ -124,7 +139,7 @@ pub async fn run(args: DeployArgs, mut shutdown: watch::Receiver<bool>) -> Resul
         }
         let sender = match &sender {
             Some(s) => s,
-            None => sender.insert(open_sender(&args, node.clone(), chain_id, &missing)?),
+            None => sender.insert(open_sender(&args, node.clone(), chain_id, &missing.iter().map(|c| c.name).collect::<Vec<_>>())?),
         };
         deploy_wave(&args, sender, &missing, &mut shutdown).await?;
         for contract in &missing {
@@ -136,6 +151,10 @@ pub async fn run(args: DeployArgs, mut shutdown: watch::Receiver<bool>) -> Resul
             deployments.contracts.insert(contract.name.into(), address);
         }
     }
+    if let Some(signer) = args.paymaster_signer {
+        let paymaster = paymaster(&args, &node, chain_id, signer, deployments.contracts.get(PAYMASTER).copied(), &mut sender, &mut shutdown).await?;
+        deployments.contracts.insert(PAYMASTER.into(), paymaster);
+    }
     if to_stdout {
         println!("{}", serde_json::to_string_pretty(&deployments).map_err(|e| DeployError::Failed { name: "deployments".into(), reason: e.to_string() })?);
     } else {
@@ -145,10 +164,87 @@ pub async fn run(args: DeployArgs, mut shutdown: watch::Receiver<bool>) -> Resul
     Ok(deployments)
 }
 
-fn open_sender(args: &DeployArgs, node: NodeClient, chain_id: u64, missing: &[Create2]) -> Result<Sender, DeployError> {
+/// The name of the sponsoring paymaster in deployments/<network>.json.
+pub const PAYMASTER: &str = "verifyingPaymasterV07";
+
+/// The VerifyingPaymaster for `signer`: the one recorded if it has code and that signer, else a
+/// new one; its deposit topped up to `--paymaster-deposit`.
+async fn paymaster(args: &DeployArgs, node: &NodeClient, chain_id: u64, signer: Address, recorded: Option<Address>, sender: &mut Option<Sender>, shutdown: &mut watch::Receiver<bool>) -> Result<Address, DeployError> {
+    let mut found = None;
+    if let Some(address) = recorded
+        && !node.code(address).await?.is_empty()
+        && node.call(address, &IVerifyingPaymaster::verifyingSignerCall {}.abi_encode()).await.ok().and_then(|o| IVerifyingPaymaster::verifyingSignerCall::abi_decode_returns(&o).ok()) == Some(signer)
+    {
+        tracing::info!(name = PAYMASTER, %address, "present");
+        found = Some(address);
+    }
+    let address = match found {
+        Some(address) => address,
+        None => {
+            let sender = match sender {
+                Some(s) => &*s,
+                None => &*sender.insert(open_sender(args, node.clone(), chain_id, &[PAYMASTER])?),
+            };
+            let init_code: Bytes = [Contract::VerifyingPaymasterV07.creation_code().as_ref(), &(create2::ENTRY_POINT_V07, signer).abi_encode()].concat().into();
+            let key = format!("deploy:{PAYMASTER}:{signer:#x}");
+            let record = send_and_wait(args, sender, &key, None, init_code, shutdown).await?;
+            let address = sender.address().create(record.nonce);
+            if node.code(address).await?.is_empty() {
+                return Err(DeployError::Failed { name: PAYMASTER.into(), reason: format!("mined, but {address} has no code") });
+            }
+            tracing::info!(name = PAYMASTER, %address, %signer, "deployed");
+            address
+        }
+    };
+    let deposit = node.call(create2::ENTRY_POINT_V07, &IEntryPoint::balanceOfCall { account: address }.abi_encode()).await.map(|o| U256::from_be_slice(o.get(..32).unwrap_or_default()))?;
+    if deposit < args.paymaster_deposit {
+        let sender = match sender {
+            Some(s) => &*s,
+            None => &*sender.insert(open_sender(args, node.clone(), chain_id, &["the paymaster's deposit"])?),
+        };
+        let top_up = args.paymaster_deposit - deposit;
+        let key = format!("deposit:{address:#x}:{}", args.paymaster_deposit);
+        let input: Bytes = IVerifyingPaymaster::depositCall {}.abi_encode().into();
+        send_and_wait_value(args, sender, &key, Some(address), input, top_up, shutdown).await?;
+        tracing::info!(paymaster = %address, deposit = %args.paymaster_deposit, "paymaster deposit topped up");
+    }
+    Ok(address)
+}
+
+async fn send_and_wait(args: &DeployArgs, sender: &Sender, key: &str, to: Option<Address>, input: Bytes, shutdown: &mut watch::Receiver<bool>) -> Result<ande_sender::Record, DeployError> {
+    send_and_wait_value(args, sender, key, to, input, U256::ZERO, shutdown).await
+}
+
+/// One transaction through the sender, estimated, waited for until mined successfully.
+async fn send_and_wait_value(args: &DeployArgs, sender: &Sender, key: &str, to: Option<Address>, input: Bytes, value: U256, shutdown: &mut watch::Receiver<bool>) -> Result<ande_sender::Record, DeployError> {
+    let estimate = sender.node().estimate_gas(&json!({ "from": sender.address(), "to": to, "data": input, "value": value })).await.map_err(|e| DeployError::Failed { name: key.into(), reason: e.to_string() })?;
+    sender.submit(vec![(key.to_string(), TxRequest { to, value, input, gas_limit: estimate + estimate / 5, conditions: None })]).await?;
+    let deadline = Instant::now() + args.timeout;
+    loop {
+        sender.follow().await?;
+        if let Some(record) = sender.get(key).await? {
+            match &record.state {
+                State::Mined { success: true, .. } => return Ok(record),
+                State::Mined { hash, .. } => return Err(DeployError::Failed { name: key.into(), reason: format!("transaction {hash} reverted") }),
+                State::Refused { reason } => return Err(DeployError::Failed { name: key.into(), reason: reason.clone() }),
+                State::Dropped => return Err(DeployError::Failed { name: key.into(), reason: "dropped".into() }),
+                State::Pending => {}
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(DeployError::Timeout(args.timeout));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = shutdown.changed() => return Err(DeployError::Stopped),
+        }
+    }
+}
+
+fn open_sender(args: &DeployArgs, node: NodeClient, chain_id: u64, missing: &[&str]) -> Result<Sender, DeployError> {
     let key = ande_sender::optional_signer(args.private_key_file.as_deref(), args.private_key.as_deref(), "deployer")?;
     let Some(key) = key else {
-        return Err(DeployError::NoKey { missing: missing.iter().map(|c| c.name).collect::<Vec<_>>().join(", ") });
+        return Err(DeployError::NoKey { missing: missing.join(", ") });
     };
     let journal = Journal::Embedded(EmbeddedJournal::open(&args.data_dir.join(format!("sender-{chain_id}.redb")))?);
     Ok(Sender::new(node, key, chain_id, journal, args.sender.clone()))

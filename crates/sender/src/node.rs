@@ -154,6 +154,12 @@ impl NodeClient {
         Ok(FeeQuote { max_fee: price.saturating_mul(2).saturating_add(tip), tip })
     }
 
+    /// `eth_call` of `data` on `to` at the latest block; a revert is a refusal with code 3.
+    pub async fn call(&self, to: Address, data: &[u8]) -> Result<Bytes, NodeError> {
+        let call = serde_json::json!({ "to": to, "data": Bytes::copy_from_slice(data) });
+        Ok(self.client.request("eth_call", rpc_params![call, "latest"]).await?)
+    }
+
     pub async fn estimate_gas(&self, request: &serde_json::Value) -> Result<u64, NodeError> {
         Ok(self.client.request::<U64, _>("eth_estimateGas", rpc_params![request]).await?.to())
     }

@@ -218,10 +218,18 @@ export async function startBundler(node, { key = DEV_KEYS[4], dataDir = tempDir(
   return spawnService('ande bundler', bundlerArgs, env, `${bundler.url}/health`, bundler);
 }
 
+/** Runs `ande paymaster` for the VerifyingPaymaster `contract` whose signer is `key`. */
+export async function startPaymaster(node, contract, { key, dataDir = tempDir('ande-paymaster-'), args = [], env = {} } = {}) {
+  const port = await freePort();
+  const paymaster = { url: `http://127.0.0.1:${port}`, dataDir };
+  const paymasterArgs = ['paymaster', '--rpc-url', node.rpcUrl, '--paymaster', contract, '--signer-key', key, '--data-dir', dataDir, '--port', String(port), ...args];
+  return spawnService('ande paymaster', paymasterArgs, env, `${paymaster.url}/health`, paymaster);
+}
+
 /** Deploys the stack's contracts on `node` with `ande deploy`; their addresses. */
-export async function deployContracts(node, { key = DEV_KEYS[1] } = {}) {
+export async function deployContracts(node, { key = DEV_KEYS[1], args = [] } = {}) {
   const out = path.join(tempDir('ande-deployments-'), 'deployments.json');
-  const { code, output } = await runAnde(['deploy', '--rpc-url', node.rpcUrl, '--private-key', key, '--out', out, '--data-dir', tempDir()], { timeout: 120_000 });
+  const { code, output } = await runAnde(['deploy', '--rpc-url', node.rpcUrl, '--private-key', key, '--out', out, '--data-dir', tempDir(), ...args], { timeout: 120_000 });
   if (code !== 0) throw new Error(`ande deploy failed:\n${output}`);
   return JSON.parse(fs.readFileSync(out, 'utf8')).contracts;
 }

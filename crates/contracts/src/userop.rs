@@ -1,9 +1,9 @@
-//! User operations as the RPC carries them (EntryPoint v0.7 and v0.8's unpacked form), packed
-//! for the EntryPoint, hashed as it hashes them, and checked for what needs no state.
+//! ERC-4337 user operations as the RPC carries them (EntryPoint v0.7 and v0.8's unpacked form),
+//! packed for the EntryPoint, hashed as it hashes them, and checked for what needs no state.
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_sol_types::{SolStruct, SolValue, eip712_domain};
-use ande_contracts::abi::PackedUserOperation;
+use crate::abi::PackedUserOperation;
 use serde::{Deserialize, Serialize};
 
 /// The EntryPoint versions served.
@@ -200,31 +200,6 @@ impl UserOperation {
         self.nonce >> 64
     }
 
-    /// The entities the operation names besides its sender.
-    pub fn entities(&self) -> impl Iterator<Item = (Entity, Address)> + '_ {
-        [(Entity::Factory, self.factory), (Entity::Paymaster, self.paymaster)].into_iter().filter_map(|(e, a)| a.map(|a| (e, a)))
-    }
-}
-
-/// The kinds of contract a user operation names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Entity {
-    Account,
-    Factory,
-    Paymaster,
-    Aggregator,
-}
-
-impl std::fmt::Display for Entity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Entity::Account => "account",
-            Entity::Factory => "factory",
-            Entity::Paymaster => "paymaster",
-            Entity::Aggregator => "aggregator",
-        })
-    }
 }
 
 alloy_sol_types::sol! {
