@@ -15,7 +15,7 @@ RUN apt-get update \
 FROM debian:bookworm-slim AS base
 RUN groupadd --system --gid 10001 ande \
  && useradd --system --uid 10001 --gid ande --home-dir /data --no-create-home --shell /usr/sbin/nologin ande \
- && mkdir -p /data && chown ande:ande /data
+ && mkdir -p /data /deployments && chown ande:ande /data /deployments
 COPY --from=certs /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY genesis/local.json genesis/testnet.json /etc/ande/genesis/
 ENV DATA_DIR=/data/node \

@@ -90,6 +90,7 @@ bench: build e2e-deps
 	target/release/ande-bench da
 	target/release/ande-bench memory
 	target/release/ande-bench faucet
+	target/release/ande-bench bundler
 
 clean:
 	$(CARGO) clean

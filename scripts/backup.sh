@@ -3,9 +3,11 @@
 #   node-data.tar   the sequencer's volume (redb files are consistent only when closed)
 #   da-data.tar     celestia-da's volume: the local DA node's redb files, or with
 #                   DA_LAYER=celestia the light node's store (its account key among them)
-#   redis/dump.rdb  SAVE: claims, cooldowns, the payout queue, the sender journal
+#   deployments.tar the deployments volume: deployments/<env>.json and the deployer's journal
+#   redis/dump.rdb  SAVE: claims, cooldowns, the payout queue, the senders' journals, the
+#                   bundler's mempool, bundles and reputation, the paymaster's budget
 #   postgres.dump   pg_dump in custom format
-# taken during one short stop of the sequencer, the DA node and faucet-api, so they agree.
+# taken during one short stop of the sequencer, the DA node, faucet-api and the bundler, so they agree.
 #   manifest.json   environment, chain id, time, and the head seen before the stop
 # Restore with `make prod-restore ARCHIVE=...` (docs/docker.md, "Backup and restore").
 set -euo pipefail
@@ -33,9 +35,9 @@ rpc() {
 # mined after the Redis snapshot (it would be paid again after a restore) and no claim is
 # accepted after it. faucet-ui stays up and answers 502 meanwhile.
 head=$(rpc eth_getBlockByNumber '["latest",false]' | sed -n 's/.*"hash":"\(0x[0-9a-f]*\)".*"number":"\(0x[0-9a-f]*\)".*/\2 \1/p' || true)
-say "stopping faucet-api, the sequencer and the DA node for a consistent copy (head before: ${head:-unknown})"
-compose stop faucet-api ev-reth-sequencer celestia-da >/dev/null
-restart() { compose up -d --no-deps --wait celestia-da ev-reth-sequencer faucet-api >/dev/null; }
+say "stopping faucet-api, the bundler, the sequencer and the DA node for a consistent copy (head before: ${head:-unknown})"
+compose stop faucet-api bundler-4337 ev-reth-sequencer celestia-da >/dev/null
+restart() { compose up -d --no-deps --wait celestia-da ev-reth-sequencer faucet-api bundler-4337 >/dev/null; }
 trap 'restart; rm -rf "$work"' EXIT
 
 say "Redis: SAVE"
@@ -45,12 +47,12 @@ compose cp redis:/data/dump.rdb "$dest/redis/dump.rdb" >/dev/null
 say "Postgres: pg_dump"
 compose exec -T postgres sh -c 'pg_dump -U "$POSTGRES_USER" -d "$POSTGRES_DB" -Fc' >"$dest/postgres.dump"
 
-for volume in node-data da-data; do
+for volume in node-data da-data deployments; do
   say "volume $volume"
   docker run --rm --user 0 --entrypoint tar -v "${PROJECT}_$volume:/data:ro" -v "$dest:/backup" "$ANDE_IMAGE" \
     -C /data -cf "/backup/$volume.tar" .
 done
-say "starting the DA node, the sequencer and faucet-api again"
+say "starting the DA node, the sequencer, faucet-api and the bundler again"
 restart
 trap 'rm -rf "$work"' EXIT
 
@@ -62,7 +64,7 @@ cat >"$dest/manifest.json" <<JSON
   "created_at": "$stamp",
   "head_number_before_stop": "${head%% *}",
   "head_hash_before_stop": "${head##* }",
-  "contents": ["node-data.tar", "da-data.tar", "redis/dump.rdb", "postgres.dump"]
+  "contents": ["node-data.tar", "da-data.tar", "deployments.tar", "redis/dump.rdb", "postgres.dump"]
 }
 JSON
 tar -C "$work" -czf "$out_dir/$name.tar.gz" "$name"

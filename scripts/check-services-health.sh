@@ -5,7 +5,8 @@
 #     `ande da` and celestia-node, answer it), then its head must advance within DA_HEAD_WAIT;
 #   - every service with a /health endpoint: HTTP 200 and "status":"ok";
 #   - with COMPOSE_PROJECT set: every container of that project running and, when it has a
-#     health check, healthy (this covers Postgres and Redis, which are not published).
+#     health check, healthy (this covers Postgres and Redis, which are not published); the
+#     one-shot deploy-contracts exited with 0.
 # URLs come from the environment (defaults: the stack's ports on 127.0.0.1); an empty URL skips
 # that service. `make prod-health` sets them from the environment file.
 set -uo pipefail
@@ -18,7 +19,11 @@ declare -A HEALTH=(
   [faucet-api]=${FAUCET_API_URL-http://127.0.0.1:8081}
   [faucet-ui]=${FAUCET_UI_URL-http://127.0.0.1:3001}
   [explorer]=${EXPLORER_URL-}
+  [bundler-4337]=${BUNDLER_URL-}
+  [paymaster]=${PAYMASTER_URL-}
 )
+# Services that run once at start and must have finished cleanly.
+ONE_SHOT=" deploy-contracts "
 
 failed=()
 ok() { echo "✓ $1: $2"; }
@@ -86,7 +91,9 @@ if [ -n "${COMPOSE_PROJECT:-}" ]; then
   fi
   while read -r service state status; do
     [ -n "$service" ] || continue
-    if [ "$state" != running ]; then
+    if [[ "$ONE_SHOT" == *" $service "* ]]; then
+      if [[ "$status" == "Exited (0)"* ]]; then ok "$service" "ran once: $status"; else bad "$service" "one-shot container $state ($status)"; fi
+    elif [ "$state" != running ]; then
       bad "$service" "container $state ($status)"
     elif [[ "$status" == *"(unhealthy)"* || "$status" == *"(health: starting)"* ]]; then
       bad "$service" "container $status"

@@ -66,6 +66,23 @@ secrets() {
       : >"$SECRETS/deployer_private_key"
     fi
   fi
+  if [ ! -s "$SECRETS/bundler_private_key" ]; then
+    if [ "$GENESIS_FILE" = "local.json" ]; then
+      # Development only: bundles are sent from genesis/local.json's fifth key.
+      (umask 022; dev_keys | sed -n 5p >"$SECRETS/bundler_private_key")
+    else
+      die "no bundler key: put a funded account's private key (hex) in $SECRETS/bundler_private_key"
+    fi
+  fi
+  if [ ! -s "$SECRETS/paymaster_signer_key" ]; then
+    if [ "$GENESIS_FILE" = "local.json" ]; then
+      (umask 022; dev_keys | sed -n 6p >"$SECRETS/paymaster_signer_key")
+    else
+      # A new key: it only signs sponsorships; the VerifyingPaymaster is deployed for its address.
+      say "generating $SECRETS/paymaster_signer_key (the paymaster's signer)"
+      (umask 077; printf '0x%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$SECRETS/paymaster_signer_key")
+    fi
+  fi
   if [ ! -s "$SECRETS/sequencer_key" ]; then
     if [ "$GENESIS_FILE" = "local.json" ]; then
       # Development only: batches are signed with genesis/local.json's first key, as `ande up` does.
@@ -116,6 +133,8 @@ case "$cmd" in
     RPC_URL=http://$(host):${RPC_HOST_PORT:-8545} \
     FAUCET_API_URL=http://$(host):${FAUCET_API_HOST_PORT:-8081} \
     FAUCET_UI_URL=http://$(host):${FAUCET_UI_HOST_PORT:-3001} \
+    BUNDLER_URL=http://$(host):${BUNDLER_HOST_PORT:-4337} \
+    PAYMASTER_URL=$([ "${ENABLE_PAYMASTER:-false}" = true ] && echo "http://$(host):${PAYMASTER_HOST_PORT:-4338}") \
     DA_URL=http://127.0.0.1:${DA_HOST_PORT:-26658} \
     DA_TOKEN_FILE=$SECRETS/da_auth_token \
     EXPLORER_URL=http://$(host):${EXPLORER_HOST_PORT:-4000} \

@@ -22,6 +22,9 @@ archived_layer=$(sed -n 's/.*"da_layer": *"\([a-z]*\)".*/\1/p' "$src/manifest.js
 for part in node-data.tar da-data.tar redis/dump.rdb postgres.dump; do
   [ -s "$src/$part" ] || die "$archive lacks $part: nothing was changed"
 done
+# Archives from before the deployments volume have none: the next start deploys again.
+volumes="node-data da-data"
+[ -s "$src/deployments.tar" ] && volumes="$volumes deployments"
 
 if [ -n "${WIPE:-}" ]; then
   say "WIPE=1: removing $PROJECT's containers and volumes"
@@ -33,7 +36,7 @@ existing=$(docker volume ls -q --filter "label=com.docker.compose.project=$PROJE
 say "creating the stack's volumes"
 compose create >/dev/null
 
-for volume in node-data da-data; do
+for volume in $volumes; do
   say "volume $volume"
   docker run --rm --user 0 --entrypoint tar -v "${PROJECT}_$volume:/data" -v "$src:/backup:ro" "$ANDE_IMAGE" \
     -C /data --same-owner -xf "/backup/$volume.tar"

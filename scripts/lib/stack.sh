@@ -37,8 +37,10 @@ case $DA_LAYER in
 esac
 WAIT_TIMEOUT=${WAIT_TIMEOUT:-180}
 [ -n "${DEBUG_PORTS:-}" ] && compose_args+=(-f docker-compose.debug-ports.yml)
-# ENABLE_MONITORING=true adds Prometheus and Alertmanager (the `monitoring` profile).
+# ENABLE_MONITORING=true adds Prometheus and Alertmanager (the `monitoring` profile);
+# ENABLE_PAYMASTER=true the sponsoring paymaster (the `sponsor` profile).
 [ "${ENABLE_MONITORING:-false}" = true ] && compose_args+=(--profile monitoring)
+[ "${ENABLE_PAYMASTER:-false}" = true ] && compose_args+=(--profile sponsor)
 compose() { docker compose --env-file "$ENV_FILE" "${compose_args[@]}" "$@"; }
 
 # The host address of a published port.

@@ -44,8 +44,9 @@ async function events(node, entryPoint) {
 test('kill -9 with operations waiting and a bundle in flight: every operation included exactly once', async () => {
   const { node, contracts, ops } = await setup(24);
   const dataDir = tempDir('ande-bundler-');
-  // Small bundles, so several go out and some operations wait while one is in flight.
-  const args = ['--max-bundle-ops', '4'];
+  // Small bundles, one in flight at a time, so several go out and some operations wait while
+  // one is in flight.
+  const args = ['--max-bundle-ops', '4', '--max-bundles-in-flight', '1'];
   let bundler = await startBundler(node, { dataDir, args });
   const hashes = [];
   const restarts = [];

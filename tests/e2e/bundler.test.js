@@ -15,6 +15,7 @@ import { chainFor, clients } from './lib/clients.js';
 
 const require = createRequire(import.meta.url);
 const ENTRY_POINT_ABI = require('aa-contracts-v07/artifacts/EntryPoint.json').abi;
+const FACTORY_ABI = require('aa-contracts-v07/artifacts/SimpleAccountFactory.json').abi;
 const BEEF = '0x000000000000000000000000000000000000beef';
 
 describe('bundler', () => {
@@ -88,6 +89,17 @@ describe('bundler', () => {
       assert.equal(none, null);
     });
   }
+
+  test('an account deployed outside the EntryPoint, with no deposit there, estimates and sends', async () => {
+    const { owner, account, bundlerClient } = await smartAccount('0.7', contracts.entryPointV07);
+    const factory = getContract({ address: contracts.simpleAccountFactoryV07, abi: FACTORY_ABI, client: wallet });
+    await publicClient.waitForTransactionReceipt({ hash: await factory.write.createAccount([owner.address, 0n]) });
+    assert.ok((await publicClient.getCode({ address: account.address }))?.length > 2, 'deployed by a plain transaction');
+    const ep = getContract({ address: contracts.entryPointV07, abi: ENTRY_POINT_ABI, client: publicClient });
+    assert.equal(await ep.read.balanceOf([account.address]), 0n, 'its prefund is a transfer inside validation');
+    const hash = await bundlerClient.sendUserOperation({ calls: [{ to: BEEF, value: 1n }] });
+    assert.equal((await bundlerClient.waitForUserOperationReceipt({ hash, timeout: 30_000 })).success, true);
+  });
 
   test('replacement: a 9 % fee bump is refused, 10 % accepted; a second operation from an unstaked sender is refused', async () => {
     await call('debug_bundler_setBundlingMode', ['manual']);

@@ -134,7 +134,7 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         async {
             let deployments = ande_deploy::run(deploy, shutdown.clone()).await.wrap_err("ande deploy failed")?;
             // The paymaster signs for the contract the deploy just recorded.
-            paymaster.paymaster = deployments.contracts.get(ande_deploy::PAYMASTER).copied();
+            paymaster.paymaster = deployments.contracts.get(ande_contracts::PAYMASTER).copied();
             tokio::try_join!(
                 async { ande_paymaster::run(paymaster, shutdown.clone()).await.wrap_err("ande paymaster failed") },
                 async {

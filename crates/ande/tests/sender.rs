@@ -1,5 +1,5 @@
 //! The stack's transaction sender against a real `ande node`: a batch is signed once and mined
-//! once across a restart of the sender; a refusal in the middle of a batch leaves no nonce gap;
+//! once across a restart of the sender, and its journal is refused by a chain started again; a refusal in the middle of a batch leaves no nonce gap;
 //! a nonce taken by a transaction the key did not sign is signed again; a node that lost its
 //! pool (kill -9) gets the pending transactions again; a conditional transaction the sequencer
 //! dropped finishes as dropped and its nonce goes to the next one.
@@ -83,6 +83,17 @@ async fn a_batch_is_signed_once_and_mined_once_across_a_restart() {
     for i in 0..5 {
         assert_eq!(balance(&client, recipient(i)).await, U256::from(1000 + i), "paid once");
     }
+    drop(second);
+
+    // The chain started again (same genesis, same id): the journal's records are not of it.
+    let restarted_dir = tempfile::tempdir().unwrap();
+    let restarted = common::node(restarted_dir.path(), &[], &[]);
+    let fresh = NodeClient::new(&restarted.url).unwrap();
+    wait_for("the restarted node", async || fresh.block_number().await.ok()).await;
+    let third = sender(&restarted.url, &journal);
+    let refused = third.submit(batch(&["f"])).await.unwrap_err();
+    assert!(matches!(refused, ande_sender::SendError::ForeignJournal { nonce: 4, chain_nonce: 0, .. }), "{refused}");
+    assert_eq!(fresh.nonce(address, "pending").await.unwrap(), 0, "nothing sent on the new chain");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

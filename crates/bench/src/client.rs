@@ -57,6 +57,23 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// One JSON-RPC batch: `method` with each of `params`; each call's result or error, in order.
+    pub async fn batch(&mut self, method: &str, params: &[Value]) -> Result<Vec<Result<Value, Value>>> {
+        let calls: Vec<Value> = params.iter().enumerate().map(|(id, p)| serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": p})).collect();
+        let response = self.post(Bytes::from(serde_json::to_vec(&calls)?)).await?;
+        let mut out = vec![Err(Value::Null); params.len()];
+        for answer in response.as_array().ok_or_else(|| eyre!("{method}: not a batch answer: {response}"))? {
+            let Some(slot) = answer["id"].as_u64().and_then(|id| out.get_mut(id as usize)) else { continue };
+            *slot = match answer.get("error") {
+                Some(error) => Err(error.clone()),
+                None => Ok(answer.get("result").cloned().unwrap_or(Value::Null)),
+            };
+        }
+        Ok(out)
+    }
+}
+
 pub fn quantity(value: &Value) -> Result<u64> {
     let text = value.as_str().ok_or_else(|| eyre!("expected a quantity, got {value}"))?;
     u64::from_str_radix(text.trim_start_matches("0x"), 16).wrap_err_with(|| format!("bad quantity {text}"))

@@ -1,6 +1,7 @@
 //! `ande-bench`: measures ande node against anvil on the same genesis and workload, one after
 //! the other in the same run, and prints a table and one JSON line per figure.
 
+mod bundler;
 mod client;
 mod da;
 mod explorer;
@@ -96,6 +97,27 @@ enum Bench {
         /// postgres://... to measure on Postgres; SQLite otherwise.
         #[arg(long)]
         database_url: Option<String>,
+    },
+    /// `ande bundler` with SimpleAccounts: eth_sendUserOperation latency over distinct senders,
+    /// send-to-receipt time at a steady rate, sustained ops/s, preVerificationGas (ande only).
+    Bundler {
+        /// Distinct senders, their accounts deployed beforehand.
+        #[arg(long, default_value_t = 10_000)]
+        senders: usize,
+        /// First operations that deploy their account.
+        #[arg(long, default_value_t = 1000)]
+        deploying: usize,
+        /// Operations per second of the inclusion run.
+        #[arg(long, default_value_t = 100)]
+        rate: u64,
+        #[arg(long, default_value_t = 30)]
+        rate_seconds: u64,
+        /// Seconds of the sustained run.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Concurrent clients of the inclusion and sustained runs.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
     },
     /// ande's resident memory and database bytes per transfer after a large chain.
     Memory {
@@ -411,5 +433,8 @@ async fn main() -> Result<()> {
         Bench::Explorer { per_sender, seconds, load_tps, ref database_url } => explorer::run(&cli, per_sender, seconds, load_tps, database_url.as_deref()).await,
         Bench::Memory { accounts, senders, per_sender } => memory(&cli, accounts, senders, per_sender).await,
         Bench::Faucet { claims, clients } => faucet::run(&cli.ande, &cli.workdir, claims, clients).await,
+        Bench::Bundler { senders, deploying, rate, rate_seconds, seconds, connections } => {
+            bundler::run(&cli.ande, &cli.workdir, bundler::Options { senders, deploying, rate, rate_seconds, sustained_seconds: seconds, connections }).await
+        }
     }
 }

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 pub struct Target {
     pub addr: SocketAddr,
+    /// Its WebSocket RPC (anvil serves it on the HTTP port).
+    pub ws: SocketAddr,
     child: Child,
 }
 
@@ -16,22 +18,32 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
+/// CPU time (user and system) process `pid` used so far, in seconds.
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| eyre!("unreadable /proc/{pid}/stat"));
+    // utime and stime (fields 14 and 15), in USER_HZ (100 on Linux) ticks.
+    Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
 impl Target {
     pub async fn ande(bin: &Path, genesis: &Path, datadir: &Path, block_time: &str, extra: &[&str]) -> Result<Self> {
-        let port = free_port()?;
+        let (port, ws) = (free_port()?, free_port()?);
         let child = Command::new(bin)
             .args(["node", "--genesis"])
             .arg(genesis)
             .arg("--datadir")
             .arg(datadir)
             .args(["--block-time", block_time, "--http.port", &port.to_string()])
-            .args(["--ws.port", &free_port()?.to_string(), "--metrics.port", &free_port()?.to_string()])
+            .args(["--ws.port", &ws.to_string(), "--metrics.port", &free_port()?.to_string()])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;
-        Self::ready("ande", child, port).await
+        Self::ready("ande", child, port, ws).await
     }
 
     pub async fn anvil(bin: &Path, genesis: &Path, block_time: &str, gas_limit: u64) -> Result<Self> {
@@ -44,16 +56,17 @@ impl Target {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;
-        Self::ready("anvil", child, port).await
+        Self::ready("anvil", child, port, port).await
     }
 
     /// A process already started, listening (or about to) on `addr`; killed when dropped.
     pub fn spawned(child: Child, addr: SocketAddr) -> Self {
-        Self { addr, child }
+        Self { addr, ws: addr, child }
     }
 
-    async fn ready(name: &'static str, mut child: Child, port: u16) -> Result<Self> {
+    async fn ready(name: &'static str, mut child: Child, port: u16, ws: u16) -> Result<Self> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let ws = SocketAddr::from((Ipv4Addr::LOCALHOST, ws));
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
             if let Some(status) = child.try_wait()? {
@@ -61,12 +74,17 @@ impl Target {
             }
             if let Ok(mut conn) = Conn::open(addr).await
                 && conn.call("eth_blockNumber", serde_json::json!([])).await.is_ok() {
-                    return Ok(Self { addr, child });
+                    return Ok(Self { addr, ws, child });
                 }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let _ = child.kill();
         Err(eyre!("{name} did not answer within 120 s"))
+    }
+
+    /// CPU time (user and system) the process used so far, in seconds.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        cpu_seconds(self.child.id())
     }
 
     /// (current, peak) resident memory in bytes.

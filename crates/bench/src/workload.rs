@@ -67,22 +67,32 @@ pub fn signed_transfers(senders: &[PrivateKeySigner], per_sender: u64) -> Result
     let mut out = Vec::with_capacity(senders.len() * per_sender as usize);
     for nonce in 0..per_sender {
         for (i, signer) in senders.iter().enumerate() {
-            let tx = TxEip1559 {
-                chain_id: CHAIN_ID,
-                nonce,
-                gas_limit: 21_000,
-                // Generous: full blocks raise the base fee, and a tight cap would price
-                // transactions out and measure that instead of throughput.
-                max_fee_per_gas: 1_000_000_000_000,
-                max_priority_fee_per_gas: 1_000_000_000,
-                to: TxKind::Call(recipient(i as u64)),
-                value: U256::from(1u64),
-                ..Default::default()
-            };
-            let signature = signer.sign_hash_sync(&tx.signature_hash())?;
-            let envelope = TxEnvelope::from(tx.into_signed(signature));
-            out.push(envelope.encoded_2718().into());
+            out.push(transfer(signer, nonce, recipient(i as u64), U256::from(1u64))?);
         }
     }
     Ok(out)
+}
+
+/// One signed EIP-1559 transfer.
+pub fn transfer(signer: &PrivateKeySigner, nonce: u64, to: Address, value: U256) -> Result<Bytes> {
+    call(signer, nonce, to, value, Bytes::new(), 21_000)
+}
+
+/// One signed EIP-1559 call.
+pub fn call(signer: &PrivateKeySigner, nonce: u64, to: Address, value: U256, input: Bytes, gas_limit: u64) -> Result<Bytes> {
+    let tx = TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce,
+        gas_limit,
+        // Generous: full blocks raise the base fee, and a tight cap would price transactions
+        // out and measure that instead of throughput.
+        max_fee_per_gas: 1_000_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(to),
+        value,
+        input,
+        ..Default::default()
+    };
+    let signature = signer.sign_hash_sync(&tx.signature_hash())?;
+    Ok(TxEnvelope::from(tx.into_signed(signature)).encoded_2718().into())
 }

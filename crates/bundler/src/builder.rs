@@ -1,7 +1,9 @@
 //! Bundling, on every new head: index the EntryPoints' events (included operations leave the
 //! mempool), settle the bundles in flight from the sender's records, then build the next bundle
 //! from the best operations, each validated again against the latest state, and send it through
-//! the sender, conditional on the storage their validations read.
+//! the sender, conditional on the storage their validations read. Operations accepted between
+//! heads are bundled as they come (after BUNDLE_DELAY, which gathers others), so an operation
+//! makes the block being built rather than the one after.
 //!
 //! A bundle is written to the store, with its operations marked as carried, before it is
 //! handed to the sender; an operation leaves a bundle only once the sender says that bundle will
@@ -20,6 +22,7 @@ use alloy_rpc_types_eth::erc4337::{AccountStorage, TransactionConditional};
 use alloy_sol_types::{SolCall, SolError};
 use ande_contracts::abi::IEntryPoint;
 use ande_sender::{NodeError, State as TxState, TxRequest};
+use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -40,6 +43,12 @@ pub struct BundleRecord {
 
 /// A bundle not mined within this many blocks is dropped by the sequencer and rebuilt.
 const BUNDLE_LIFETIME_BLOCKS: u64 = 20;
+/// The EntryPoint's gas around each operation's call (v0.7's INNER_GAS_OVERHEAD) and the
+/// bundle's own, beyond the operations' limits.
+const INNER_GAS_OVERHEAD: u128 = 10_000;
+const BUNDLE_OVERHEAD: u128 = 50_000;
+/// Second validations run at once while a bundle is built.
+const REVALIDATIONS: usize = 8;
 /// Storage lookups the node accepts in one transaction's conditions.
 const MAX_CONDITION_LOOKUPS: u64 = 1000;
 
@@ -48,6 +57,20 @@ pub async fn run(app: Arc<App>, mut heads: watch::Receiver<u64>, mut shutdown: w
     loop {
         tokio::select! {
             changed = heads.changed() => if changed.is_err() { return },
+            _ = app.arrived.notified() => {
+                // Gathers what else arrives; a new head meanwhile goes first (its round
+                // bundles these too), so receipts never wait behind a gathering.
+                tokio::select! {
+                    _ = tokio::time::sleep(app.args.bundle_delay) => {
+                        if let Err(e) = on_arrival(&app, last).await {
+                            tracing::warn!(head = last, error = %e, "bundling new operations failed; trying again on the next head");
+                        }
+                        continue;
+                    }
+                    changed = heads.changed() => if changed.is_err() { return },
+                    _ = shutdown.changed() => return,
+                }
+            }
             _ = shutdown.changed() => return,
         }
         let head = *heads.borrow_and_update();
@@ -61,6 +84,29 @@ pub async fn run(app: Arc<App>, mut heads: watch::Receiver<u64>, mut shutdown: w
     }
 }
 
+/// Operations arrived since the last round: bundled now, beside the bundles in flight.
+async fn on_arrival(app: &App, head: u64) -> Result<(), RpcError> {
+    let _bundling = app.bundling.lock().await;
+    if head == 0 || !app.auto_bundle.load(Ordering::Relaxed) || !app.sender.lead().await.map_err(RpcError::internal)? {
+        return Ok(());
+    }
+    bundle_round(app, head).await
+}
+
+/// A bundle per EntryPoint; when one was built, another round follows (after BUNDLE_DELAY, so
+/// new heads are seen between rounds) until the mempool is drained or the bundles in flight
+/// are at their limit.
+async fn bundle_round(app: &App, head: u64) -> Result<(), RpcError> {
+    let mut built = false;
+    for entry_point in &app.entry_points {
+        built |= bundle(app, entry_point, head).await?.is_some();
+    }
+    if built {
+        app.arrived.notify_one();
+    }
+    Ok(())
+}
+
 /// One round: what the new head says, then (in auto mode) the next bundle.
 pub async fn on_head(app: &App, head: u64) -> Result<(), RpcError> {
     let _bundling = app.bundling.lock().await;
@@ -71,9 +117,7 @@ pub async fn on_head(app: &App, head: u64) -> Result<(), RpcError> {
     settle(app).await?;
     housekeeping(app).await?;
     if app.auto_bundle.load(Ordering::Relaxed) {
-        for entry_point in &app.entry_points {
-            bundle(app, entry_point, head).await?;
-        }
+        bundle_round(app, head).await?;
     }
     Ok(())
 }
@@ -195,12 +239,12 @@ async fn housekeeping(app: &App) -> Result<(), RpcError> {
     Ok(())
 }
 
-/// Builds and sends the next bundle for `entry_point`, unless one is in flight for it.
-/// Returns the bundle's key and its operations.
+/// Builds and sends the next bundle for `entry_point` from the operations no bundle in flight
+/// carries, unless MAX_BUNDLES_IN_FLIGHT are. Returns the bundle's key and its operations.
 pub async fn bundle(app: &App, entry_point: &EntryPoint, head: u64) -> Result<Option<(String, Vec<B256>)>, RpcError> {
     let selected = {
         let state = app.state.lock().await;
-        if state.bundles.values().any(|b| b.entry_point == entry_point.address) {
+        if state.bundles.values().filter(|b| b.entry_point == entry_point.address).count() >= app.args.max_bundles_in_flight {
             return Ok(None);
         }
         select(app, &state, entry_point.address)
@@ -208,23 +252,25 @@ pub async fn bundle(app: &App, entry_point: &EntryPoint, head: u64) -> Result<Op
     if selected.is_empty() {
         return Ok(None);
     }
-    let mut ops = revalidate(app, entry_point, selected).await?;
+    let mut ops = revalidate(app, entry_point, selected, head).await?;
     // The bundle must go through as a whole: an operation that makes it revert (after passing
-    // its second validation, GREP-040) is banned and the bundle tried without it.
-    let mut gas = 0u64;
+    // its second validation, GREP-040) is banned and the bundle tried without it. One call at
+    // the gas the bundle will be sent with, not an estimate: its limit follows from the ops'.
+    let mut gas_limit = 0u64;
     while !ops.is_empty() {
         let calldata = handle_ops(app, &ops);
-        let call = json!({ "from": app.sender.address(), "to": entry_point.address, "data": calldata });
-        match app.node.estimate_gas(&call).await {
-            Ok(estimate) => {
-                gas = estimate;
-                break;
-            }
+        gas_limit = bundle_gas_limit(&ops);
+        let call = json!({ "from": app.sender.address(), "to": entry_point.address, "data": calldata, "gas": format!("{gas_limit:#x}") });
+        match app.node.request::<Bytes>("eth_call", jsonrpsee::rpc_params![call, "latest"]).await {
+            Ok(_) => break,
             Err(NodeError::Refused { code: 3, data, .. }) => {
                 let output = data.unwrap_or_default();
                 let Ok(failed) = IEntryPoint::FailedOp::abi_decode(&output).map(|f| (f.opIndex, f.reason)).or_else(|_| IEntryPoint::FailedOpWithRevert::abi_decode(&output).map(|f| (f.opIndex, f.reason))) else {
                     return Err(RpcError::internal(format!("the bundle reverts: {}", sim::revert_error(&output).message)));
                 };
+                if failed.1.starts_with("AA95") {
+                    return Err(RpcError::internal(format!("the bundle's gas limit {gas_limit} is too low for its operations (AA95)")));
+                }
                 let index = usize::try_from(failed.0).unwrap_or(usize::MAX).min(ops.len() - 1);
                 let bad = ops.remove(index);
                 tracing::warn!(op = %bad.hash, reason = %failed.1, "an operation fails in the bundle after passing validation; its entity is banned (GREP-040)");
@@ -238,7 +284,8 @@ pub async fn bundle(app: &App, entry_point: &EntryPoint, head: u64) -> Result<Op
     }
     let calldata = handle_ops(app, &ops);
     let conditions = conditions(&ops, head);
-    let key = format!("bundle:{:#x}:{head}:{}", entry_point.address, &validate::key(&ops[0].hash)[2..10]);
+    // Unique per bundle: one rebuilt from the same operations at the same head is a new one.
+    let key = format!("bundle:{:#x}:{head}:{}:{}", entry_point.address, &validate::key(&ops[0].hash)[2..10], std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()));
     let hashes: Vec<B256> = ops.iter().map(|o| o.hash).collect();
     let record = BundleRecord { key: key.clone(), entry_point: entry_point.address, ops: hashes.clone(), head };
     {
@@ -248,6 +295,7 @@ pub async fn bundle(app: &App, entry_point: &EntryPoint, head: u64) -> Result<Op
             if let Some(pooled) = state.mempool.get_mut(&op.hash) {
                 pooled.bundle = Some(key.clone());
                 pooled.reads = op.reads.clone();
+                pooled.validated_block = op.validated_block;
                 changes.push(Change::put(Table::Ops, validate::key(&op.hash), pooled));
             }
         }
@@ -255,7 +303,6 @@ pub async fn bundle(app: &App, entry_point: &EntryPoint, head: u64) -> Result<Op
         app.store.write(changes).await?;
         state.bundles.insert(key.clone(), record);
     }
-    let gas_limit = gas.saturating_add(gas / 5).saturating_add(50_000);
     let request = TxRequest { to: Some(entry_point.address), value: U256::ZERO, input: calldata, gas_limit, conditions: Some(conditions) };
     match app.sender.submit(vec![(key.clone(), request)]).await {
         Ok(records) => {
@@ -269,10 +316,11 @@ pub async fn bundle(app: &App, entry_point: &EntryPoint, head: u64) -> Result<Op
     Ok(Some((key, hashes)))
 }
 
-/// The best operations that fit one bundle: one per sender, within the bundle's gas and size,
-/// at most THROTTLED_ENTITY_BUNDLE_COUNT per throttled entity.
+/// The best operations that fit one bundle: one per sender, none from a sender a bundle in
+/// flight carries (its nonce is not spent yet), within the bundle's gas and size, at most
+/// THROTTLED_ENTITY_BUNDLE_COUNT per throttled entity.
 fn select(app: &App, state: &State, entry_point: Address) -> Vec<PoolOp> {
-    let mut senders = BTreeSet::new();
+    let mut senders: BTreeSet<Address> = state.mempool.all().filter(|p| p.bundle.is_some()).map(|p| p.op.sender).collect();
     let mut gas = 0u128;
     let mut throttled: HashMap<Address, usize> = HashMap::default();
     let mut out = Vec::new();
@@ -298,15 +346,28 @@ fn select(app: &App, state: &State, entry_point: Address) -> Vec<PoolOp> {
     out
 }
 
-/// The second validation, against the latest state; operations that fail it leave the mempool.
-async fn revalidate(app: &App, entry_point: &EntryPoint, selected: Vec<PoolOp>) -> Result<Vec<PoolOp>, RpcError> {
-    let mut out = Vec::with_capacity(selected.len());
-    for pooled in selected {
-        let others: BTreeSet<Address> = app.state.lock().await.mempool.senders_except(pooled.op.sender);
-        match validate::validate(app, entry_point, &pooled.op, &others).await {
-            Ok(fresh) => out.push(PoolOp { reads: fresh.reads, ..pooled }),
-            Err(e) if e.code == crate::errors::INTERNAL => return Err(e),
-            Err(e) => {
+/// The second validation, against the latest state, of the operations last validated before
+/// `head`, REVALIDATIONS at a time; those that fail it leave the mempool.
+async fn revalidate(app: &App, entry_point: &EntryPoint, selected: Vec<PoolOp>, head: u64) -> Result<Vec<PoolOp>, RpcError> {
+    let checked: Vec<(PoolOp, Option<Result<PoolOp, RpcError>>)> = stream::iter(selected)
+        .map(|pooled| async move {
+            if pooled.validated_block >= head {
+                return (pooled, None);
+            }
+            let others: BTreeSet<Address> = app.state.lock().await.mempool.senders_except(pooled.op.sender);
+            let result = validate::validate(app, entry_point, &pooled.op, &others).await;
+            (pooled, Some(result))
+        })
+        .buffered(REVALIDATIONS)
+        .collect()
+        .await;
+    let mut out = Vec::with_capacity(checked.len());
+    for (pooled, result) in checked {
+        match result {
+            None => out.push(pooled),
+            Some(Ok(fresh)) => out.push(PoolOp { reads: fresh.reads, validated_block: fresh.validated_block, ..pooled }),
+            Some(Err(e)) if e.code == crate::errors::INTERNAL => return Err(e),
+            Some(Err(e)) => {
                 tracing::info!(op = %pooled.hash, error = %e, "dropped at its second validation");
                 drop_failed(app, &pooled, Some(&e.message), false).await?;
             }
@@ -336,6 +397,18 @@ async fn drop_failed(app: &App, op: &PoolOp, reason: Option<&str>, ban: bool) ->
     app.stats.set_mempool(state.mempool.len());
     app.store.write(changes).await?;
     Ok(())
+}
+
+/// Gas for `handleOps` over `ops`: each operation's limits (its preVerificationGas covering its
+/// calldata and share of the transaction), the 1/64 the EntryPoint keeps back and its inner
+/// overhead around each call (AA95 otherwise), and the loop's own.
+fn bundle_gas_limit(ops: &[PoolOp]) -> u64 {
+    let gas: u128 = ops
+        .iter()
+        .filter_map(|o| o.op.check().ok())
+        .map(|g| g.total() + (g.call + g.paymaster_post_op) / 63 + INNER_GAS_OVERHEAD)
+        .sum();
+    u64::try_from(gas + BUNDLE_OVERHEAD).unwrap_or(u64::MAX)
 }
 
 fn handle_ops(app: &App, ops: &[PoolOp]) -> Bytes {

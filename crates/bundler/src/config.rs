@@ -91,6 +91,14 @@ pub struct BundlerArgs {
     /// Below this balance (wei) /health says the bundler cannot pay for bundles.
     #[arg(long = "min-balance", env = "BUNDLER_MIN_BALANCE", default_value = "100000000000000000")]
     pub min_balance: U256,
+    /// Operations accepted between heads are bundled after this wait (which gathers others),
+    /// at most once per wait, so they make the block being built instead of the next one.
+    #[arg(long = "bundle-delay", env = "BUNDLE_DELAY", default_value = "50ms", value_parser = ande_chain::parse_duration)]
+    pub bundle_delay: std::time::Duration,
+    /// Bundles in flight at once per EntryPoint, each with its own operations: at least a block
+    /// time over BUNDLE_DELAY, or operations arriving late in a block wait for the next.
+    #[arg(long = "max-bundles-in-flight", env = "MAX_BUNDLES_IN_FLIGHT", default_value_t = 64)]
+    pub max_bundles_in_flight: usize,
     #[command(flatten)]
     pub sender: ande_sender::SenderArgs,
 }

@@ -83,11 +83,13 @@ where
 }
 
 /// Whether validation runs within the op's limits (running out of them is the only refusal
-/// that counts as "too low": AA13, AA23, AA26, AA33, AA36 and OOG inside a frame).
-async fn validates(node: &NodeClient, entry_point: &EntryPoint, op: &UserOperation, overrides: Option<&Value>) -> Result<bool, RpcError> {
+/// that counts as "too low": AA13, AA23, AA26, AA33, AA36 and OOG inside a frame). With
+/// `starved_prefund`, AA21 counts too: an account pays its prefund with a call whose failure
+/// it ignores, so a limit too low for that transfer reads as an unpaid prefund.
+async fn validates(node: &NodeClient, entry_point: &EntryPoint, op: &UserOperation, overrides: Option<&Value>, starved_prefund: bool) -> Result<bool, RpcError> {
     match sim::validation(node, entry_point, &op.packed(), true, overrides).await {
         Ok(_) => Ok(true),
-        Err(e) if is_out_of_gas(&e) => Ok(false),
+        Err(e) if is_out_of_gas(&e) || (starved_prefund && e.message.starts_with("AA21")) => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -130,9 +132,10 @@ pub async fn estimate(node: &NodeClient, entry_point: &EntryPoint, op: &UserOper
         o.verification_gas_limit = U256::from(limit);
         o
     };
+    // The search tries the cap first: an unpaid prefund there is the account's own doing.
     let verification = search(0, SEARCH_CAP, |limit| {
         let o = with_verification(limit);
-        async move { validates(node, entry_point, &o, overrides).await }
+        async move { validates(node, entry_point, &o, overrides, limit < SEARCH_CAP).await }
     })
     .await?
     .ok_or_else(|| RpcError::new(errors::REJECTED_BY_ENTRY_POINT, format!("validation does not fit in {SEARCH_CAP} gas")))?;
@@ -142,7 +145,7 @@ pub async fn estimate(node: &NodeClient, entry_point: &EntryPoint, op: &UserOper
         let found = search(0, SEARCH_CAP, |limit| {
             let mut o = probe.clone();
             o.paymaster_verification_gas_limit = Some(U256::from(limit));
-            async move { validates(node, entry_point, &o, overrides).await }
+            async move { validates(node, entry_point, &o, overrides, false).await }
         })
         .await?
         .ok_or_else(|| RpcError::new(errors::REJECTED_BY_PAYMASTER, format!("the paymaster's validation does not fit in {SEARCH_CAP} gas")))?;

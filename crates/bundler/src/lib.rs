@@ -29,7 +29,7 @@ pub use config::BundlerArgs;
 use alloy_primitives::{Address, U256};
 use ande_chain::ensure_chain_id;
 use ande_contracts::create2::{ENTRY_POINT_V07, ENTRY_POINT_V08};
-use ande_sender::{EmbeddedJournal, Journal, NodeClient, RedisJournal, Sender, wait_for_node};
+use ande_sender::{Journal, NodeClient, Sender, wait_for_node};
 use builder::BundleRecord;
 use mempool::{Limits, Mempool, PoolOp};
 use parking_lot::RwLock;
@@ -91,6 +91,8 @@ pub struct App {
     pub state: tokio::sync::Mutex<State>,
     /// Bundling and settling, one at a time.
     pub bundling: tokio::sync::Mutex<()>,
+    /// Signalled when an operation enters the mempool.
+    pub arrived: tokio::sync::Notify,
     pub policy: validate::Policy,
     pub auto_bundle: AtomicBool,
     pub snapshot: RwLock<Snapshot>,
@@ -127,10 +129,10 @@ pub async fn run(args: BundlerArgs, mut shutdown: watch::Receiver<bool>) -> Resu
         return Ok(());
     }
     let address = signer.address();
-    let namespace = format!("{chain_id}:{address:#x}");
+    let chain = node.chain_tag(chain_id).await?;
     let (store, journal) = match &args.redis_url {
-        Some(url) => (Store::connect_redis(url, &namespace).await?, Journal::Redis(RedisJournal::connect(url, address, args.sender.journal_retention).await?)),
-        None => (Store::open_embedded(&args.data_dir.join("bundler.redb"))?, Journal::Embedded(EmbeddedJournal::open(&args.data_dir.join("sender.redb"))?)),
+        Some(url) => (Store::connect_redis(url, &format!("{chain}:{address:#x}")).await?, Journal::redis(url, &chain, address, args.sender.journal_retention).await?),
+        None => (Store::open_embedded(&args.data_dir.join(format!("bundler-{chain}.redb")))?, Journal::embedded(&args.data_dir, &chain)?),
     };
     let state = load_state(&store, &args).await?;
     tracing::info!(%address, chain_id, store = store.kind(), ops = state.mempool.len(), bundles = state.bundles.len(),
@@ -152,6 +154,7 @@ pub async fn run(args: BundlerArgs, mut shutdown: watch::Receiver<bool>) -> Resu
         store,
         state: tokio::sync::Mutex::new(state),
         bundling: tokio::sync::Mutex::new(()),
+        arrived: tokio::sync::Notify::new(),
         policy,
         snapshot: RwLock::new(Snapshot::default()),
         stats: stats::Stats::default(),

@@ -38,8 +38,11 @@ pub struct PoolOp {
     pub op: UserOperation,
     /// Unix seconds when it was accepted.
     pub added_at: u64,
-    /// The head it was validated against.
+    /// The head it was accepted at.
     pub added_block: u64,
+    /// The head of its latest validation: at the same head, bundling need not validate it again.
+    #[serde(default)]
+    pub validated_block: u64,
     pub staked_sender: bool,
     pub staked_factory: bool,
     pub staked_paymaster: bool,
@@ -136,12 +139,7 @@ impl Mempool {
             }
             return Ok(Some(*old_hash));
         }
-        let waiting = existing.map_or(0, BTreeMap::len);
-        let cap = if new.staked_sender { self.limits.per_staked_sender } else { self.limits.per_unstaked_sender };
-        if waiting >= cap {
-            let staked = if new.staked_sender { "staked" } else { "unstaked" };
-            return Err(RpcError::new(errors::REPUTATION, format!("the {staked} sender {} already has {waiting} operation(s) in the mempool (at most {cap})", new.op.sender)));
-        }
+        self.within_quota(new.entry_point, new.op.sender, new.staked_sender)?;
         if self.by_hash.len() >= self.limits.max_ops {
             return Err(RpcError::new(errors::REPUTATION, "the mempool is full"));
         }
@@ -164,6 +162,27 @@ impl Mempool {
             }
         }
         Ok(None)
+    }
+
+    /// What admission would refuse without a simulation: a new nonce from a sender at its
+    /// quota, staked or not as its waiting operations were validated. Replacements pass.
+    pub fn precheck(&self, entry_point: Address, op: &UserOperation) -> Result<(), RpcError> {
+        let Some(waiting) = self.by_sender.get(&(entry_point, op.sender)) else { return Ok(()) };
+        if waiting.contains_key(&op.nonce) {
+            return Ok(());
+        }
+        let staked = waiting.values().filter_map(|h| self.by_hash.get(h)).any(|p| p.staked_sender);
+        self.within_quota(entry_point, op.sender, staked)
+    }
+
+    fn within_quota(&self, entry_point: Address, sender: Address, staked: bool) -> Result<(), RpcError> {
+        let waiting = self.by_sender.get(&(entry_point, sender)).map_or(0, BTreeMap::len);
+        let cap = if staked { self.limits.per_staked_sender } else { self.limits.per_unstaked_sender };
+        if waiting >= cap {
+            let kind = if staked { "staked" } else { "unstaked" };
+            return Err(RpcError::new(errors::REPUTATION, format!("the {kind} sender {sender} already has {waiting} operation(s) in the mempool (at most {cap})")));
+        }
+        Ok(())
     }
 
     pub fn insert(&mut self, op: PoolOp) {
@@ -221,6 +240,7 @@ mod tests {
             op: user_op,
             added_at: 0,
             added_block: 0,
+            validated_block: 0,
             staked_sender: false,
             staked_factory: false,
             staked_paymaster: false,
@@ -255,6 +275,21 @@ mod tests {
         let mut staked = second.clone();
         staked.staked_sender = true;
         assert_eq!(pool.admit(&staked, &reputation).unwrap(), None, "a staked sender may have more");
+    }
+
+    #[test]
+    fn a_sender_at_its_quota_is_refused_before_any_simulation() {
+        let mut pool = Mempool::new(Limits::default());
+        let waiting = op(1, 0, 100, 5);
+        pool.insert(waiting.clone());
+        let next = op(1, 1, 100, 5);
+        assert_eq!(pool.precheck(Address::ZERO, &next.op).unwrap_err().code, errors::REPUTATION);
+        assert!(pool.precheck(Address::ZERO, &waiting.op).is_ok(), "a replacement is judged after its validation");
+        assert!(pool.precheck(Address::ZERO, &op(2, 0, 100, 5).op).is_ok());
+        let mut staked = op(3, 0, 100, 5);
+        staked.staked_sender = true;
+        pool.insert(staked);
+        assert!(pool.precheck(Address::ZERO, &op(3, 1, 100, 5).op).is_ok(), "a staked sender has room for more");
     }
 
     #[test]

@@ -83,7 +83,12 @@ impl Rpc {
     async fn admit(&self, op: UserOperation, entry_point: Address) -> Result<B256, RpcError> {
         let app = &self.app;
         let ep = self.entry_point(&entry_point)?;
-        let others = app.state.lock().await.mempool.senders_except(op.sender);
+        let others = {
+            let state = app.state.lock().await;
+            // A sender at its quota costs no simulation.
+            state.mempool.precheck(entry_point, &op)?;
+            state.mempool.senders_except(op.sender)
+        };
         let started = Instant::now();
         let validated = validate::validate(app, ep, &op, &others).await;
         app.stats.validated(started.elapsed());
@@ -109,6 +114,7 @@ impl Rpc {
         app.store.write(changes).await?;
         state.mempool.insert(pooled);
         app.stats.set_mempool(state.mempool.len());
+        app.arrived.notify_one();
         Ok(hash)
     }
 }

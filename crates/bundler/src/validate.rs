@@ -92,6 +92,7 @@ pub async fn validate(app: &App, entry_point: &EntryPoint, op: &UserOperation, o
         op: op.clone(),
         added_at: now,
         added_block: head,
+        validated_block: head,
         staked_sender: analysis.staked.account,
         staked_factory: analysis.staked.factory,
         staked_paymaster: analysis.staked.paymaster,

@@ -8,3 +8,7 @@ pub mod create2;
 pub mod userop;
 
 pub use artifacts::Contract;
+
+/// The sponsoring VerifyingPaymaster's name in a deployments file (it is deployed with CREATE,
+/// so its address is per chain).
+pub const PAYMASTER: &str = "verifyingPaymasterV07";

@@ -9,10 +9,10 @@
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::{SolCall, SolValue};
 use ande_chain::{Deployments, ensure_chain_id};
-use ande_contracts::Contract;
+use ande_contracts::{Contract, PAYMASTER};
 use ande_contracts::abi::{IEntryPoint, IVerifyingPaymaster};
-use ande_contracts::create2::{self, Create2};
-use ande_sender::{EmbeddedJournal, Journal, NodeClient, Sender, SenderArgs, State, TxRequest, wait_for_node};
+use ande_contracts::create2;
+use ande_sender::{Journal, NodeClient, Sender, SenderArgs, State, TxRequest, wait_for_node};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -29,8 +29,7 @@ pub struct DeployArgs {
     /// The network's name: the deployments file is deployments/<network>.json.
     #[arg(long = "network", env = "STACK_ENV", default_value = "local")]
     pub network: String,
-    /// Where to write the addresses (`-`: standard output); deployments/<network>.json when
-    /// unset.
+    /// Where to write the addresses; deployments/<network>.json when unset.
     #[arg(long = "out", env = "DEPLOYMENTS_FILE")]
     pub out: Option<PathBuf>,
     /// The funded key that pays for deployments, hex. Prefer DEPLOYER_PRIVATE_KEY_FILE. Not
@@ -45,13 +44,13 @@ pub struct DeployArgs {
     /// stake and withdraw), unless the deployments file names one with that signer already.
     #[arg(long = "paymaster-signer", env = "PAYMASTER_SIGNER_ADDRESS")]
     pub paymaster_signer: Option<Address>,
+    /// The paymaster signer's key file, read only for its address when PAYMASTER_SIGNER_ADDRESS
+    /// is unset (the Docker stack has the secret, not the address).
+    #[arg(long = "paymaster-signer-key-file", env = "PAYMASTER_SIGNER_KEY_FILE")]
+    pub paymaster_signer_key_file: Option<PathBuf>,
     /// Tops the paymaster's deposit at the EntryPoint up to this many wei.
     #[arg(long = "paymaster-deposit", env = "PAYMASTER_DEPOSIT", default_value = "0")]
     pub paymaster_deposit: U256,
-    /// A deployments file to start from when writing to standard output (what is recorded
-    /// there is checked, not deployed again).
-    #[arg(long = "existing", env = "DEPLOYMENTS_EXISTING")]
-    pub existing: Option<PathBuf>,
     /// Directory of the deployer's transaction journal (an interrupted deploy resumes from it).
     #[arg(long = "data-dir", env = "DEPLOY_DATA_DIR", default_value = "data/deploy")]
     pub data_dir: PathBuf,
@@ -116,9 +115,7 @@ pub async fn run(args: DeployArgs, mut shutdown: watch::Receiver<bool>) -> Resul
         return Err(DeployError::NoProxy(create2::PROXY));
     }
     let out = args.out_path();
-    let to_stdout = out.as_os_str() == "-";
-    let existing = Deployments::load(args.existing.as_deref().unwrap_or(&out)).or_else(|e| if to_stdout && args.existing.is_none() { Ok(None) } else { Err(e) })?;
-    let mut deployments = existing.filter(|d| d.chain_id == chain_id).unwrap_or_default();
+    let mut deployments = Deployments::load(&out)?.filter(|d| d.chain_id == chain_id).unwrap_or_default();
     deployments.network = args.network.clone();
     deployments.chain_id = chain_id;
     deployments.contracts.insert("create2Deployer".into(), create2::PROXY);
@@ -139,9 +136,13 @@ pub async fn run(args: DeployArgs, mut shutdown: watch::Receiver<bool>) -> Resul
         }
         let sender = match &sender {
             Some(s) => s,
-            None => sender.insert(open_sender(&args, node.clone(), chain_id, &missing.iter().map(|c| c.name).collect::<Vec<_>>())?),
+            None => sender.insert(open_sender(&args, node.clone(), chain_id, &missing.iter().map(|c| c.name).collect::<Vec<_>>()).await?),
         };
-        deploy_wave(&args, sender, &missing, &mut shutdown).await?;
+        let txs: Vec<Tx> = missing
+            .iter()
+            .map(|c| Tx { name: c.name.into(), key: format!("deploy:{}:{:#x}", c.name, c.address()), to: Some(create2::PROXY), input: c.calldata(), value: U256::ZERO })
+            .collect();
+        send_all(&args, sender, &txs, &mut shutdown).await?;
         for contract in &missing {
             let address = contract.address();
             if node.code(address).await?.is_empty() {
@@ -151,21 +152,18 @@ pub async fn run(args: DeployArgs, mut shutdown: watch::Receiver<bool>) -> Resul
             deployments.contracts.insert(contract.name.into(), address);
         }
     }
-    if let Some(signer) = args.paymaster_signer {
+    let signer = match args.paymaster_signer {
+        Some(address) => Some(address),
+        None => ande_sender::optional_signer(args.paymaster_signer_key_file.as_deref(), None, "paymaster signer")?.map(|k| k.address()),
+    };
+    if let Some(signer) = signer {
         let paymaster = paymaster(&args, &node, chain_id, signer, deployments.contracts.get(PAYMASTER).copied(), &mut sender, &mut shutdown).await?;
         deployments.contracts.insert(PAYMASTER.into(), paymaster);
     }
-    if to_stdout {
-        println!("{}", serde_json::to_string_pretty(&deployments).map_err(|e| DeployError::Failed { name: "deployments".into(), reason: e.to_string() })?);
-    } else {
-        deployments.save(&out)?;
-        tracing::info!(file = %out.display(), contracts = deployments.contracts.len(), "deployments written");
-    }
+    deployments.save(&out)?;
+    tracing::info!(file = %out.display(), contracts = deployments.contracts.len(), "deployments written");
     Ok(deployments)
 }
-
-/// The name of the sponsoring paymaster in deployments/<network>.json.
-pub const PAYMASTER: &str = "verifyingPaymasterV07";
 
 /// The VerifyingPaymaster for `signer`: the one recorded if it has code and that signer, else a
 /// new one; its deposit topped up to `--paymaster-deposit`.
@@ -183,11 +181,11 @@ async fn paymaster(args: &DeployArgs, node: &NodeClient, chain_id: u64, signer: 
         None => {
             let sender = match sender {
                 Some(s) => &*s,
-                None => &*sender.insert(open_sender(args, node.clone(), chain_id, &[PAYMASTER])?),
+                None => &*sender.insert(open_sender(args, node.clone(), chain_id, &[PAYMASTER]).await?),
             };
             let init_code: Bytes = [Contract::VerifyingPaymasterV07.creation_code().as_ref(), &(create2::ENTRY_POINT_V07, signer).abi_encode()].concat().into();
-            let key = format!("deploy:{PAYMASTER}:{signer:#x}");
-            let record = send_and_wait(args, sender, &key, None, init_code, shutdown).await?;
+            let tx = Tx { name: PAYMASTER.into(), key: format!("deploy:{PAYMASTER}:{signer:#x}"), to: None, input: init_code, value: U256::ZERO };
+            let record = send_all(args, sender, &[tx], shutdown).await?.remove(0);
             let address = sender.address().create(record.nonce);
             if node.code(address).await?.is_empty() {
                 return Err(DeployError::Failed { name: PAYMASTER.into(), reason: format!("mined, but {address} has no code") });
@@ -200,85 +198,52 @@ async fn paymaster(args: &DeployArgs, node: &NodeClient, chain_id: u64, signer: 
     if deposit < args.paymaster_deposit {
         let sender = match sender {
             Some(s) => &*s,
-            None => &*sender.insert(open_sender(args, node.clone(), chain_id, &["the paymaster's deposit"])?),
+            None => &*sender.insert(open_sender(args, node.clone(), chain_id, &["the paymaster's deposit"]).await?),
         };
-        let top_up = args.paymaster_deposit - deposit;
+        let input = IVerifyingPaymaster::depositCall {}.abi_encode().into();
         let key = format!("deposit:{address:#x}:{}", args.paymaster_deposit);
-        let input: Bytes = IVerifyingPaymaster::depositCall {}.abi_encode().into();
-        send_and_wait_value(args, sender, &key, Some(address), input, top_up, shutdown).await?;
+        let tx = Tx { name: "the paymaster's deposit".into(), key, to: Some(address), input, value: args.paymaster_deposit - deposit };
+        send_all(args, sender, &[tx], shutdown).await?;
         tracing::info!(paymaster = %address, deposit = %args.paymaster_deposit, "paymaster deposit topped up");
     }
     Ok(address)
 }
 
-async fn send_and_wait(args: &DeployArgs, sender: &Sender, key: &str, to: Option<Address>, input: Bytes, shutdown: &mut watch::Receiver<bool>) -> Result<ande_sender::Record, DeployError> {
-    send_and_wait_value(args, sender, key, to, input, U256::ZERO, shutdown).await
+/// One transaction of a deploy: `key` makes it idempotent in the journal, `name` is for errors.
+struct Tx {
+    name: String,
+    key: String,
+    to: Option<Address>,
+    input: Bytes,
+    value: U256,
 }
 
-/// One transaction through the sender, estimated, waited for until mined successfully.
-async fn send_and_wait_value(args: &DeployArgs, sender: &Sender, key: &str, to: Option<Address>, input: Bytes, value: U256, shutdown: &mut watch::Receiver<bool>) -> Result<ande_sender::Record, DeployError> {
-    let estimate = sender.node().estimate_gas(&json!({ "from": sender.address(), "to": to, "data": input, "value": value })).await.map_err(|e| DeployError::Failed { name: key.into(), reason: e.to_string() })?;
-    sender.submit(vec![(key.to_string(), TxRequest { to, value, input, gas_limit: estimate + estimate / 5, conditions: None })]).await?;
-    let deadline = Instant::now() + args.timeout;
-    loop {
-        sender.follow().await?;
-        if let Some(record) = sender.get(key).await? {
-            match &record.state {
-                State::Mined { success: true, .. } => return Ok(record),
-                State::Mined { hash, .. } => return Err(DeployError::Failed { name: key.into(), reason: format!("transaction {hash} reverted") }),
-                State::Refused { reason } => return Err(DeployError::Failed { name: key.into(), reason: reason.clone() }),
-                State::Dropped => return Err(DeployError::Failed { name: key.into(), reason: "dropped".into() }),
-                State::Pending => {}
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(DeployError::Timeout(args.timeout));
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            _ = shutdown.changed() => return Err(DeployError::Stopped),
-        }
+/// Estimates and sends `txs` together, then waits until each is mined successfully.
+async fn send_all(args: &DeployArgs, sender: &Sender, txs: &[Tx], shutdown: &mut watch::Receiver<bool>) -> Result<Vec<ande_sender::Record>, DeployError> {
+    let mut batch = Vec::with_capacity(txs.len());
+    for tx in txs {
+        let call = json!({ "from": sender.address(), "to": tx.to, "data": tx.input, "value": tx.value });
+        let estimate = sender.node().estimate_gas(&call).await.map_err(|e| DeployError::Failed { name: tx.name.clone(), reason: e.to_string() })?;
+        batch.push((tx.key.clone(), TxRequest { to: tx.to, value: tx.value, input: tx.input.clone(), gas_limit: estimate + estimate / 5, conditions: None }));
     }
-}
-
-fn open_sender(args: &DeployArgs, node: NodeClient, chain_id: u64, missing: &[&str]) -> Result<Sender, DeployError> {
-    let key = ande_sender::optional_signer(args.private_key_file.as_deref(), args.private_key.as_deref(), "deployer")?;
-    let Some(key) = key else {
-        return Err(DeployError::NoKey { missing: missing.join(", ") });
-    };
-    let journal = Journal::Embedded(EmbeddedJournal::open(&args.data_dir.join(format!("sender-{chain_id}.redb")))?);
-    Ok(Sender::new(node, key, chain_id, journal, args.sender.clone()))
-}
-
-/// Sends one wave's deployments together and waits until each is mined.
-async fn deploy_wave(args: &DeployArgs, sender: &Sender, wave: &[Create2], shutdown: &mut watch::Receiver<bool>) -> Result<(), DeployError> {
-    let mut batch = Vec::new();
-    for contract in wave {
-        let calldata = contract.calldata();
-        let call = json!({ "from": sender.address(), "to": create2::PROXY, "data": calldata });
-        let estimate = sender.node().estimate_gas(&call).await.map_err(|e| DeployError::Failed { name: contract.name.into(), reason: e.to_string() })?;
-        let request = TxRequest { to: Some(create2::PROXY), value: U256::ZERO, input: calldata, gas_limit: estimate + estimate / 5, conditions: None };
-        batch.push((format!("deploy:{}:{:#x}", contract.name, contract.address()), request));
-    }
-    let keys: Vec<String> = batch.iter().map(|(k, _)| k.clone()).collect();
     sender.submit(batch).await?;
     let deadline = Instant::now() + args.timeout;
     loop {
         sender.follow().await?;
-        let mut done = true;
-        for (key, contract) in keys.iter().zip(wave) {
-            let state = sender.get(key).await?.map(|r| r.state);
-            match state {
-                Some(State::Mined { success: true, .. }) => {}
-                Some(State::Mined { success: false, hash, .. }) => {
-                    return Err(DeployError::Failed { name: contract.name.into(), reason: format!("transaction {hash} reverted") });
-                }
-                Some(State::Refused { reason }) => return Err(DeployError::Failed { name: contract.name.into(), reason }),
-                _ => done = false,
+        let mut mined = Vec::with_capacity(txs.len());
+        for tx in txs {
+            let Some(record) = sender.get(&tx.key).await? else { break };
+            let failed = |reason: String| DeployError::Failed { name: tx.name.clone(), reason };
+            match &record.state {
+                State::Mined { success: true, .. } => mined.push(record),
+                State::Mined { hash, .. } => return Err(failed(format!("transaction {hash} reverted"))),
+                State::Refused { reason } => return Err(failed(reason.clone())),
+                State::Dropped => return Err(failed("dropped".into())),
+                State::Pending => break,
             }
         }
-        if done {
-            return Ok(());
+        if mined.len() == txs.len() {
+            return Ok(mined);
         }
         if Instant::now() >= deadline {
             return Err(DeployError::Timeout(args.timeout));
@@ -288,5 +253,14 @@ async fn deploy_wave(args: &DeployArgs, sender: &Sender, wave: &[Create2], shutd
             _ = shutdown.changed() => return Err(DeployError::Stopped),
         }
     }
+}
+
+async fn open_sender(args: &DeployArgs, node: NodeClient, chain_id: u64, missing: &[&str]) -> Result<Sender, DeployError> {
+    let key = ande_sender::optional_signer(args.private_key_file.as_deref(), args.private_key.as_deref(), "deployer")?;
+    let Some(key) = key else {
+        return Err(DeployError::NoKey { missing: missing.join(", ") });
+    };
+    let journal = Journal::embedded(&args.data_dir, &node.chain_tag(chain_id).await?)?;
+    Ok(Sender::new(node, key, chain_id, journal, args.sender.clone()))
 }
 

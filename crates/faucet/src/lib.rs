@@ -16,7 +16,7 @@ pub use config::FaucetArgs;
 
 use alloy_primitives::{Address, U256};
 use ande_chain::ensure_chain_id;
-use ande_sender::{EmbeddedJournal, Journal, NativeCurrency, NodeClient, RedisJournal, Sender, wait_for_node};
+use ande_sender::{Journal, NativeCurrency, NodeClient, Sender, wait_for_node};
 use parking_lot::RwLock;
 use stats::Stats;
 use std::net::SocketAddr;
@@ -99,15 +99,10 @@ pub async fn run(args: FaucetArgs, mut shutdown: watch::Receiver<bool>) -> Resul
     let Some(chain_id) = wait_for_node(&node, &mut shutdown).await else { return Ok(()) };
     ensure_chain_id(args.chain_id, chain_id, format!("the node at {}", args.web3_provider))?;
     let currency = node.native_currency().await.unwrap_or(NativeCurrency { name: "Ether".into(), symbol: "ETH".into(), decimals: 18 });
+    let chain = node.chain_tag(chain_id).await?;
     let (store, journal) = match &args.redis_url {
-        Some(url) => (
-            Store::Redis(store::RedisStore::connect(url).await?),
-            Journal::Redis(RedisJournal::connect(url, address, args.sender.journal_retention).await?),
-        ),
-        None => (
-            Store::Embedded(store::EmbeddedStore::open(&args.data_dir)?),
-            Journal::Embedded(EmbeddedJournal::open(&args.data_dir.join("sender.redb"))?),
-        ),
+        Some(url) => (Store::Redis(store::RedisStore::connect(url).await?), Journal::redis(url, &chain, address, args.sender.journal_retention).await?),
+        None => (Store::Embedded(store::EmbeddedStore::open(&args.data_dir)?), Journal::embedded(&args.data_dir, &chain)?),
     };
     let sender = Sender::new(node.clone(), signer, chain_id, journal, args.sender.clone());
     let hourly_claims = args.hourly_cap.map_or(0, |cap| u64::try_from(cap / args.amount).unwrap_or(u64::MAX).max(1));

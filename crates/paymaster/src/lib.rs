@@ -50,6 +50,10 @@ pub struct PaymasterArgs {
     /// `verifyingPaymasterV07`).
     #[arg(long = "paymaster", env = "PAYMASTER_CONTRACT")]
     pub paymaster: Option<Address>,
+    /// Where to read the contract's address when PAYMASTER_CONTRACT is unset: a deployments
+    /// file (its `verifyingPaymasterV07`), waited for until the deploy writes it.
+    #[arg(long = "deployments", env = "DEPLOYMENTS_FILE")]
+    pub deployments: Option<PathBuf>,
     /// The key the contract's `verifyingSigner` is, hex. Prefer PAYMASTER_SIGNER_KEY_FILE.
     #[arg(long = "signer-key", env = "PAYMASTER_SIGNER_KEY", hide_env_values = true)]
     pub signer_key: Option<String>,
@@ -108,8 +112,10 @@ pub enum PaymasterError {
     NotAPaymaster(Address, String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
-    #[error("no paymaster contract: set PAYMASTER_CONTRACT (deployments/<network>.json's verifyingPaymasterV07)")]
+    #[error("no paymaster contract: set PAYMASTER_CONTRACT, or DEPLOYMENTS_FILE to a deployments file that lists verifyingPaymasterV07")]
     NoContract,
+    #[error(transparent)]
+    Deployments(#[from] ande_chain::DeploymentsError),
 }
 
 #[derive(Default)]
@@ -140,7 +146,7 @@ fn rpc_error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
 }
 
 pub async fn run(args: PaymasterArgs, mut shutdown: watch::Receiver<bool>) -> Result<(), PaymasterError> {
-    let paymaster = args.paymaster.ok_or(PaymasterError::NoContract)?;
+    let Some(paymaster) = contract(&args, &mut shutdown).await? else { return Ok(()) };
     let signer = ande_sender::signer(args.signer_key_file.as_deref(), args.signer_key.as_deref(), "paymaster signer", "PAYMASTER_SIGNER_KEY")?;
     let node = NodeClient::new(&args.rpc_url)?;
     let Some(chain_id) = wait_for_node(&node, &mut shutdown).await else { return Ok(()) };
@@ -186,6 +192,29 @@ pub async fn run(args: PaymasterArgs, mut shutdown: watch::Receiver<bool>) -> Re
     handle.stopped().await;
     tracing::info!("paymaster stopped");
     Ok(())
+}
+
+/// The contract: PAYMASTER_CONTRACT, or the deployments file's entry once it is there (the
+/// stack's one-shot deploy writes it); None when stopped while waiting.
+async fn contract(args: &PaymasterArgs, shutdown: &mut watch::Receiver<bool>) -> Result<Option<Address>, PaymasterError> {
+    if let Some(address) = args.paymaster {
+        return Ok(Some(address));
+    }
+    let path = args.deployments.as_ref().ok_or(PaymasterError::NoContract)?;
+    let mut waited = 0u64;
+    loop {
+        if let Some(address) = ande_chain::Deployments::load(path)?.and_then(|d| d.contracts.get(ande_contracts::PAYMASTER).copied()) {
+            return Ok(Some(address));
+        }
+        if waited.is_multiple_of(60) {
+            tracing::info!(file = %path.display(), name = ande_contracts::PAYMASTER, "waiting for the deployments file to name the paymaster");
+        }
+        waited += 1;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => return Ok(None),
+        }
+    }
 }
 
 async fn verifying_signer(node: &NodeClient, paymaster: Address) -> Result<Address, PaymasterError> {

@@ -127,6 +127,11 @@ pub enum SendError {
     Journal(#[from] JournalError),
     #[error("signing: {0}")]
     Sign(String),
+    /// The journal saw a transaction mined that this chain does not have: it is the journal of
+    /// another chain under the same id (one started again), and trusting it would lose or
+    /// repeat payments.
+    #[error("the journal records {address}'s transaction at nonce {nonce} as mined, but this chain's nonce for {address} is {chain_nonce}: the journal is of another chain (one started again under the same id?); move it away to start a new one")]
+    ForeignJournal { address: Address, nonce: u64, chain_nonce: u64 },
 }
 
 #[derive(Default)]
@@ -335,12 +340,16 @@ impl Sender {
         Ok(finished)
     }
 
-    /// On first use (and after any doubt): loads the journal's pending records, re-sends them
-    /// in nonce order before anything new (the node may have lost them), and takes the next
-    /// nonce past both the node's and the journal's.
+    /// On first use (and after any doubt): refuses a journal of another chain, loads the
+    /// journal's pending records, re-sends them in nonce order before anything new (the node
+    /// may have lost them), and takes the next nonce past both the node's and the journal's.
     async fn resume(&self, inner: &mut Inner) -> Result<u64, SendError> {
         if let Some(next) = inner.next_nonce {
             return Ok(next);
+        }
+        let chain_nonce = self.node.nonce(self.address(), "latest").await?;
+        if let Some(nonce) = self.journal.mined_nonce().await?.filter(|n| *n >= chain_nonce) {
+            return Err(SendError::ForeignJournal { address: self.address(), nonce, chain_nonce });
         }
         let mut pending = self.journal.pending().await?;
         pending.sort_by_key(|r| r.nonce);

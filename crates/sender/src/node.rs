@@ -129,6 +129,19 @@ impl NodeClient {
         Ok(self.client.request("ande_nativeCurrency", rpc_params![]).await?)
     }
 
+    /// `<chain id>-<genesis hash, 8 hex digits>`: names what is stored per chain (journals, the
+    /// bundler's mempool), so a chain started again under the same id, from a new genesis,
+    /// starts empty instead of trusting records of transactions it never had.
+    pub async fn chain_tag(&self, chain_id: u64) -> Result<String, NodeError> {
+        #[derive(serde::Deserialize)]
+        struct Genesis {
+            hash: B256,
+        }
+        let genesis: Option<Genesis> = self.client.request("eth_getBlockByNumber", rpc_params!["0x0", false]).await?;
+        let genesis = genesis.ok_or_else(|| NodeError::Unreachable("the node has no genesis block".into()))?;
+        Ok(format!("{chain_id}-{}", &alloy_primitives::hex::encode(genesis.hash)[..8]))
+    }
+
     pub async fn block_number(&self) -> Result<u64, NodeError> {
         Ok(self.client.request::<U64, _>("eth_blockNumber", rpc_params![]).await?.to())
     }

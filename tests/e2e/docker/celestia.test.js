@@ -35,6 +35,7 @@ const b64url = (text) => Buffer.from(text, 'base64url');
 test('the secrets: an RPC key in celestia-node\'s keystore form and a read/write token signed with it', () => {
   fs.mkdirSync(ours, { recursive: true });
   fs.writeFileSync(path.join(ours, 'faucet_private_key'), `0x${'11'.repeat(32)}\n`);
+  fs.writeFileSync(path.join(ours, 'bundler_private_key'), `0x${'22'.repeat(32)}\n`);
   const log = execFileSync('bash', ['-c', 'scripts/prod.sh secrets 2>&1'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ENV_FILE: envFile } });
   const key = JSON.parse(fs.readFileSync(path.join(ours, 'celestia_jwt_secret'), 'utf8'));
   assert.deepEqual(Object.keys(key), ['body']);

@@ -48,7 +48,7 @@ async function block(tag) {
 
 before(async () => {
   for (const image of Object.values(STAND_INS)) buildStandIn(image);
-  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI', 'DA', 'EXPLORER', 'PROMETHEUS', 'ALERTMANAGER']) ports[key] = await freePort();
+  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI', 'DA', 'EXPLORER', 'BUNDLER', 'PAYMASTER', 'PROMETHEUS', 'ALERTMANAGER']) ports[key] = await freePort();
   rpcUrl = `http://127.0.0.1:${ports.RPC}`;
   uiUrl = `http://127.0.0.1:${ports.FAUCET_UI}`;
   fs.writeFileSync(envFile, [
@@ -60,13 +60,18 @@ before(async () => {
     `REDIS_IMAGE=${STAND_INS.REDIS_IMAGE}`, `POSTGRES_IMAGE=${STAND_INS.POSTGRES_IMAGE}`,
     'ENABLE_MONITORING=true', `PROMETHEUS_IMAGE=${PROMETHEUS_STAND_IN}`, `ALERTMANAGER_IMAGE=${PROMETHEUS_STAND_IN}`,
     `PROMETHEUS_HOST_PORT=${ports.PROMETHEUS}`, `ALERTMANAGER_HOST_PORT=${ports.ALERTMANAGER}`,
+    `BUNDLER_HOST_PORT=${ports.BUNDLER}`, 'ENABLE_PAYMASTER=true', `PAYMASTER_HOST_PORT=${ports.PAYMASTER}`, 'PAYMASTER_DEPOSIT=10000000000000000000',
     'SEQUENCER_CPUS=1', 'SEQUENCER_MEMORY=1g', 'POSTGRES_CPUS=1', 'POSTGRES_MEMORY=1g', 'DA_CPUS=1', '',
   ].join('\n'));
+  down();
 });
 
-after(() => {
-  try { sh('docker', ['compose', '--env-file', envFile, '-f', 'docker-compose.prod.yml', '--profile', 'monitoring', 'down', '--volumes', '--remove-orphans']); } catch { /* already down */ }
-});
+// Everything of the project, volumes too: also run first, so a run killed midway leaves no
+// chain state (a journal, a deployments file) to the next.
+function down() {
+  try { sh('docker', ['compose', '--env-file', envFile, '-f', 'docker-compose.prod.yml', '--profile', 'monitoring', '--profile', 'sponsor', 'down', '--volumes', '--remove-orphans']); } catch { /* already down */ }
+}
+after(down);
 
 test('prod-start brings every service to healthy', () => {
   const started = Date.now();
@@ -74,9 +79,11 @@ test('prod-start brings every service to healthy', () => {
   const seconds = (Date.now() - started) / 1000;
   console.log(`# prod-start to all healthy: ${seconds.toFixed(1)} s (image built)`);
   const states = docker('ps', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.Label "com.docker.compose.service"}} {{.Status}}');
-  for (const service of ['ev-reth-sequencer', 'celestia-da', 'faucet-api', 'faucet-ui', 'explorer', 'postgres', 'redis']) {
+  for (const service of ['ev-reth-sequencer', 'celestia-da', 'faucet-api', 'faucet-ui', 'explorer', 'bundler-4337', 'paymaster', 'postgres', 'redis']) {
     assert.match(states, new RegExp(`^${service} Up .*\\(healthy\\)$`, 'm'), `${service} is healthy:\n${states}`);
   }
+  const once = docker('ps', '--all', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', 'label=com.docker.compose.service=deploy-contracts', '--format', '{{.Status}}');
+  assert.match(once, /^Exited \(0\)/, `deploy-contracts ran once and finished: ${once}`);
   const networks = docker('network', 'ls', '--format', '{{.Name}}');
   assert.match(networks, /^evstack_shared_ci$/m);
   // Postgres and Redis are not published.
@@ -90,15 +97,16 @@ test('prod-deploy-contracts puts the ERC-4337 contracts at their canonical addre
   make('prod-deploy-contracts', { DEPLOYMENTS_DIR: out });
   const file = JSON.parse(fs.readFileSync(path.join(out, 'ci.json'), 'utf8'));
   assert.equal(file.chainId, 1234);
+  assert.match(file.contracts.verifyingPaymasterV07, /^0x[0-9a-f]{40}$/, 'the sponsoring paymaster, deployed at start');
   assert.equal(file.contracts.entryPointV07, '0x0000000071727de22e5e9d8baf0edac6f37da032');
   assert.equal(file.contracts.entryPointV08, '0x4337084d9e255ff0702461cf8895ce9e3b5ff108');
   for (const address of Object.values(file.contracts)) {
     assert.notEqual(await rpc(rpcUrl, 'eth_getCode', [address, 'latest']), '0x', `${address} has code`);
   }
-  // genesis/local.json's second development key paid for it (DEVELOPMENT ONLY).
+  // genesis/local.json's second development key paid for it, at start (DEVELOPMENT ONLY).
   const deployer = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
   const nonce = await rpc(rpcUrl, 'eth_getTransactionCount', [deployer, 'latest']);
-  assert.ok(Number(nonce) >= 2);
+  assert.ok(Number(nonce) >= 5, 'EntryPoints, factories, the paymaster and its deposit');
   make('prod-deploy-contracts', { DEPLOYMENTS_DIR: out });
   assert.equal(await rpc(rpcUrl, 'eth_getTransactionCount', [deployer, 'latest']), nonce, 'a second run deploys nothing');
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, 'ci.json'), 'utf8')), file);
@@ -111,6 +119,8 @@ test('what the compose file publishes: RPC and faucet-ui on BIND_ADDR, the rest 
   assert.deepEqual(hosts(services['ev-reth-sequencer']), ['0.0.0.0:8545', '0.0.0.0:8546', '127.0.0.1:9001']);
   assert.deepEqual(hosts(services['faucet-ui']), ['0.0.0.0:3001']);
   assert.deepEqual(hosts(services.explorer), ['0.0.0.0:4000']);
+  assert.deepEqual(hosts(services['bundler-4337']), ['0.0.0.0:4337']);
+  assert.deepEqual(hosts(services['deploy-contracts']), []);
   assert.deepEqual(services.explorer.networks.evstack_shared.aliases, ['blockscout']);
   assert.deepEqual(hosts(services['faucet-api']), ['127.0.0.1:8081'], 'the API is reached through faucet-ui only');
   assert.deepEqual(hosts(services['celestia-da']), ['127.0.0.1:26658']);
@@ -186,11 +196,32 @@ test('the explorer indexes the chain into Postgres and answers as blockscout ins
   docker('exec', containerOf('faucet-api'), 'ande', 'probe', 'http://blockscout:4000/health');
 });
 
+test('a user operation from an account holding nothing, through the published bundler and paymaster', async () => {
+  const { createPublicClient, http } = await import('viem');
+  const { createBundlerClient, createPaymasterClient } = await import('viem/account-abstraction');
+  const { generatePrivateKey, privateKeyToAccount } = await import('viem/accounts');
+  const { toSimpleSmartAccount } = await import('permissionless/accounts');
+  const chain = { id: 1234, name: 'AndeChain CI', nativeCurrency: { name: 'Ande', symbol: 'ANDE', decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } };
+  const client = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 200 });
+  const account = await toSimpleSmartAccount({ client, owner: privateKeyToAccount(generatePrivateKey()), entryPoint: { address: '0x0000000071727De22E5E9d8BAf0edAc6f37da032', version: '0.7' } });
+  const bundler = createBundlerClient({
+    account, client, chain, transport: http(`http://127.0.0.1:${ports.BUNDLER}`),
+    paymaster: createPaymasterClient({ transport: http(`http://127.0.0.1:${ports.PAYMASTER}`) }),
+  });
+  const hash = await bundler.sendUserOperation({ calls: [{ to: '0x000000000000000000000000000000000000beef', value: 0n }] });
+  const receipt = await bundler.waitForUserOperationReceipt({ hash, timeout: 60_000 });
+  assert.equal(receipt.success, true);
+  assert.equal(await client.getBalance({ address: account.address }), 0n, 'sponsored: the account still holds nothing');
+});
+
 test('prod-health passes, and fails naming the service when one is down', () => {
   const report = make('prod-health');
   assert.match(report, /all services healthy/);
   assert.match(report, /✓ ev-reth-sequencer: head \d+ -> \d+/);
   assert.match(report, /✓ celestia-da: DA head \d+ -> \d+/);
+  assert.match(report, /✓ bundler-4337: http/);
+  assert.match(report, /✓ paymaster: http/);
+  assert.match(report, /✓ deploy-contracts: ran once: Exited \(0\)/);
   docker('stop', containerOf('faucet-ui'));
   try {
     assert.throws(() => make('prod-health'), (e) => /✗ faucet-ui/.test(e.stdout) && /unhealthy: .*faucet-ui/.test(e.stdout));
@@ -205,7 +236,7 @@ test('monitoring: Prometheus scrapes every service, and a stopped faucet-api rai
   const json = async (url) => (await fetch(url)).json();
   await waitFor(async () => {
     const targets = (await json(`${prometheus}/api/v1/targets`)).data.activeTargets;
-    return targets.length === 4 && targets.every((t) => t.health === 'up');
+    return targets.length === 5 && targets.every((t) => t.health === 'up');
   }, { timeout: 30_000, what: 'every target up' });
   const head = (await json(`${prometheus}/api/v1/query?query=ande_head_block`)).data.result[0];
   assert.ok(Number(head.value[1]) > 0, 'the sequencer\'s head is scraped');

@@ -10,10 +10,14 @@ use std::time::Duration;
 
 /// key -> record JSON
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+/// "mined_nonce" -> the highest nonce of a record seen mined (kept through pruning)
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// keys of records still pending
 const PENDING: TableDefinition<&str, ()> = TableDefinition::new("pending");
 /// (finished at, key) of finished records, for retention
 const FINISHED: TableDefinition<(u64, &str), ()> = TableDefinition::new("finished");
+
+const MINED_NONCE: &str = "mined_nonce";
 
 fn err(e: impl Into<redb::Error>) -> JournalError {
     JournalError::from(e.into())
@@ -33,6 +37,7 @@ impl EmbeddedJournal {
         txn.open_table(RECORDS).map_err(err)?;
         txn.open_table(PENDING).map_err(err)?;
         txn.open_table(FINISHED).map_err(err)?;
+        txn.open_table(META).map_err(err)?;
         txn.commit().map_err(err)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -42,11 +47,19 @@ impl EmbeddedJournal {
             .iter()
             .map(|r| Ok((r.key.clone(), serde_json::to_vec(r)?, r.state.is_final())))
             .collect::<Result<_, serde_json::Error>>()?;
+        let mined = super::highest_mined(records);
         let db = self.db.clone();
         let now = now_secs();
         run_blocking(move || {
             let txn = db.begin_write().map_err(err)?;
             {
+                if let Some(nonce) = mined {
+                    let mut meta = txn.open_table(META).map_err(err)?;
+                    let seen = meta.get(MINED_NONCE).map_err(err)?.map(|v| v.value());
+                    if seen.is_none_or(|n| n < nonce) {
+                        meta.insert(MINED_NONCE, nonce).map_err(err)?;
+                    }
+                }
                 let mut table = txn.open_table(RECORDS).map_err(err)?;
                 let mut pending = txn.open_table(PENDING).map_err(err)?;
                 let mut finished = txn.open_table(FINISHED).map_err(err)?;
@@ -71,6 +84,12 @@ impl EmbeddedJournal {
         let table = txn.open_table(RECORDS).map_err(err)?;
         let Some(raw) = table.get(key).map_err(err)? else { return Ok(None) };
         Ok(Some(serde_json::from_slice(raw.value())?))
+    }
+
+    pub fn mined_nonce(&self) -> Result<Option<u64>, JournalError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let meta = txn.open_table(META).map_err(err)?;
+        Ok(meta.get(MINED_NONCE).map_err(err)?.map(|v| v.value()))
     }
 
     pub fn pending(&self) -> Result<Vec<Record>, JournalError> {

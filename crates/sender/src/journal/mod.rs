@@ -9,6 +9,8 @@ pub use embedded::EmbeddedJournal;
 pub use redis_journal::RedisJournal;
 
 use crate::Record;
+use alloy_primitives::Address;
+use std::path::Path;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +35,16 @@ pub enum Journal {
 }
 
 impl Journal {
+    /// The embedded journal of the chain `chain_tag` (`NodeClient::chain_tag`) in `dir`.
+    pub fn embedded(dir: &Path, chain_tag: &str) -> Result<Self, JournalError> {
+        Ok(Journal::Embedded(EmbeddedJournal::open(&dir.join(format!("sender-{chain_tag}.redb")))?))
+    }
+
+    /// `signer`'s journal on the chain `chain_tag` in Redis, shared by the replicas using that key.
+    pub async fn redis(url: &str, chain_tag: &str, signer: Address, retention: Duration) -> Result<Self, JournalError> {
+        Ok(Journal::Redis(RedisJournal::connect(url, chain_tag, signer, retention).await?))
+    }
+
     /// Writes records in one atomic, durable step.
     pub async fn put(&self, records: &[Record]) -> Result<(), JournalError> {
         match self {
@@ -45,6 +57,15 @@ impl Journal {
         match self {
             Journal::Embedded(j) => j.get(key),
             Journal::Redis(j) => j.get(key).await,
+        }
+    }
+
+    /// The highest nonce of a transaction this journal saw mined: the chain's nonce for the key
+    /// is past it, unless the journal is of another chain.
+    pub async fn mined_nonce(&self) -> Result<Option<u64>, JournalError> {
+        match self {
+            Journal::Embedded(j) => j.mined_nonce(),
+            Journal::Redis(j) => j.mined_nonce().await,
         }
     }
 
@@ -73,4 +94,8 @@ impl Journal {
             Journal::Redis(_) => Ok(0),
         }
     }
+}
+
+fn highest_mined(records: &[Record]) -> Option<u64> {
+    records.iter().filter(|r| matches!(r.state, crate::State::Mined { .. })).map(|r| r.nonce).max()
 }

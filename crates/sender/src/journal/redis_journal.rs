@@ -14,23 +14,35 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
 "#;
 
+/// Raises a counter, never lowers it.
+const RAISE: &str = r#"
+local seen = redis.call('GET', KEYS[1])
+if not seen or tonumber(ARGV[1]) > tonumber(seen) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"#;
+
 pub struct RedisJournal {
     conn: ConnectionManager,
-    /// `sender:<address>:`: one journal per signing key.
+    /// `sender:<chain tag>:<address>:`: one journal per chain and signing key.
     prefix: String,
     retention: Duration,
     lead: Script,
+    raise: Script,
 }
 
 impl RedisJournal {
-    pub async fn connect(url: &str, signer: Address, retention: Duration) -> Result<Self, JournalError> {
+    pub async fn connect(url: &str, chain_tag: &str, signer: Address, retention: Duration) -> Result<Self, JournalError> {
         let client = redis::Client::open(url)?;
         let conn = ConnectionManager::new(client).await?;
-        Ok(Self { conn, prefix: format!("sender:{signer:#x}:"), retention, lead: Script::new(LEAD) })
+        Ok(Self { conn, prefix: format!("sender:{chain_tag}:{signer:#x}:"), retention, lead: Script::new(LEAD), raise: Script::new(RAISE) })
     }
 
     fn record_key(&self, key: &str) -> String {
         format!("{}record:{key}", self.prefix)
+    }
+
+    fn mined_nonce_key(&self) -> String {
+        format!("{}mined_nonce", self.prefix)
     }
 
     fn pending_key(&self) -> String {
@@ -49,7 +61,15 @@ impl RedisJournal {
             }
         }
         pipe.query_async::<()>(&mut self.conn.clone()).await?;
+        // After the records: the mark may lag them after a crash, never run ahead of the chain.
+        if let Some(nonce) = super::highest_mined(records) {
+            self.raise.key(self.mined_nonce_key()).arg(nonce).invoke_async::<()>(&mut self.conn.clone()).await?;
+        }
         Ok(())
+    }
+
+    pub async fn mined_nonce(&self) -> Result<Option<u64>, JournalError> {
+        Ok(self.conn.clone().get(self.mined_nonce_key()).await?)
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Record>, JournalError> {
