@@ -7,7 +7,8 @@
 #   redis/dump.rdb  SAVE: claims, cooldowns, the payout queue, the senders' journals, the
 #                   bundler's mempool, bundles and reputation, the paymaster's budget
 #   postgres.dump   pg_dump in custom format
-# taken during one short stop of the sequencer, the DA node, faucet-api and the bundler, so they agree.
+# taken during one short stop of the sequencer, the DA node, faucet-api, the bundler and the
+# paymaster, so they agree.
 #   manifest.json   environment, chain id, time, and the head seen before the stop
 # Restore with `make prod-restore ARCHIVE=...` (docs/docker.md, "Backup and restore").
 set -euo pipefail
@@ -35,9 +36,12 @@ rpc() {
 # mined after the Redis snapshot (it would be paid again after a restore) and no claim is
 # accepted after it. faucet-ui stays up and answers 502 meanwhile.
 head=$(rpc eth_getBlockByNumber '["latest",false]' | sed -n 's/.*"hash":"\(0x[0-9a-f]*\)".*"number":"\(0x[0-9a-f]*\)".*/\2 \1/p' || true)
-say "stopping faucet-api, the bundler, the sequencer and the DA node for a consistent copy (head before: ${head:-unknown})"
-compose stop faucet-api bundler-4337 ev-reth-sequencer celestia-da >/dev/null
-restart() { compose up -d --no-deps --wait celestia-da ev-reth-sequencer faucet-api bundler-4337 >/dev/null; }
+# The paymaster too when it runs: no sponsorship charged after the snapshot.
+writers=(faucet-api bundler-4337)
+[ "${ENABLE_PAYMASTER:-false}" = true ] && writers+=(paymaster)
+say "stopping ${writers[*]}, the sequencer and the DA node for a consistent copy (head before: ${head:-unknown})"
+compose stop "${writers[@]}" ev-reth-sequencer celestia-da >/dev/null
+restart() { compose up -d --no-deps --wait celestia-da ev-reth-sequencer "${writers[@]}" >/dev/null; }
 trap 'restart; rm -rf "$work"' EXIT
 
 say "Redis: SAVE"
@@ -52,7 +56,7 @@ for volume in node-data da-data deployments; do
   docker run --rm --user 0 --entrypoint tar -v "${PROJECT}_$volume:/data:ro" -v "$dest:/backup" "$ANDE_IMAGE" \
     -C /data -cf "/backup/$volume.tar" .
 done
-say "starting the DA node, the sequencer, faucet-api and the bundler again"
+say "starting the DA node, the sequencer and ${writers[*]} again"
 restart
 trap 'rm -rf "$work"' EXIT
 

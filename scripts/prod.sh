@@ -77,10 +77,13 @@ secrets() {
   if [ ! -s "$SECRETS/paymaster_signer_key" ]; then
     if [ "$GENESIS_FILE" = "local.json" ]; then
       (umask 022; dev_keys | sed -n 6p >"$SECRETS/paymaster_signer_key")
-    else
+    elif [ "${ENABLE_PAYMASTER:-false}" = true ]; then
       # A new key: it only signs sponsorships; the VerifyingPaymaster is deployed for its address.
       say "generating $SECRETS/paymaster_signer_key (the paymaster's signer)"
       (umask 077; printf '0x%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$SECRETS/paymaster_signer_key")
+    else
+      # Empty: no VerifyingPaymaster is deployed while sponsoring is off.
+      : >"$SECRETS/paymaster_signer_key"
     fi
   fi
   if [ ! -s "$SECRETS/sequencer_key" ]; then

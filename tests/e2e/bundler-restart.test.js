@@ -4,8 +4,9 @@
 // mempool.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { encodeEventTopics, encodeFunctionData, parseAbiItem, parseEther } from 'viem';
-import { DEV_KEYS, deployContracts, rpc, sleep, startBundler, startNode, startRedis, tempDir, waitFor } from './lib/node.js';
+import { DEV_KEYS, deployContracts, rpc, runAnde, sleep, startBundler, startNode, startRedis, tempDir, waitFor } from './lib/node.js';
 import { clients } from './lib/clients.js';
 import { compile } from './lib/contracts.js';
 
@@ -44,9 +45,9 @@ async function events(node, entryPoint) {
 test('kill -9 with operations waiting and a bundle in flight: every operation included exactly once', async () => {
   const { node, contracts, ops } = await setup(24);
   const dataDir = tempDir('ande-bundler-');
-  // Small bundles, one in flight at a time, so several go out and some operations wait while
-  // one is in flight.
-  const args = ['--max-bundle-ops', '4', '--max-bundles-in-flight', '1'];
+  // Small bundles, two in flight at a time, so several go out and some operations wait while
+  // bundles are in flight.
+  const args = ['--max-bundle-ops', '2', '--max-bundles-in-flight', '2'];
   let bundler = await startBundler(node, { dataDir, args });
   const hashes = [];
   const restarts = [];
@@ -92,6 +93,56 @@ test('on Redis, a second replica on the same key takes over the mempool of one k
       const counts = await events(node, contracts.entryPointV07);
       return hashes.every((h) => counts.get(h) === 1);
     }, { timeout: 60_000, what: 'the second replica bundling the first one\'s operations' });
+  } finally {
+    await second?.stop();
+    await node.stop();
+    await redis.stop();
+  }
+});
+
+test('a chain started again under the same id and genesis: the bundler refuses its old store and journal, naming them', async () => {
+  const first = await setup(1);
+  const dataDir = tempDir('ande-bundler-');
+  const bundler = await startBundler(first.node, { dataDir });
+  try {
+    const hash = await rpc(bundler.url, 'eth_sendUserOperation', [first.ops[0], first.contracts.entryPointV07]);
+    await waitFor(async () => (await rpc(bundler.url, 'eth_getUserOperationReceipt', [hash]))?.success === true, { timeout: 30_000, what: 'the operation included' });
+  } finally {
+    await bundler.stop();
+    await first.node.stop();
+  }
+  const again = await startNode({ blockTime: '1s' });
+  try {
+    await deployContracts(again);
+    const args = ['bundler', '--rpc-url', again.rpcUrl, '--private-key', DEV_KEYS[4], '--data-dir', dataDir, '--port', '0'];
+    const { code, output } = await runAnde(args, { timeout: 30_000 });
+    assert.notEqual(code, 0, `the bundler started on another chain's store:\n${output}`);
+    assert.match(output, /is of another chain/);
+    assert.ok(output.includes(dataDir) || /journal records/.test(output), `the error names what to move away:\n${output}`);
+  } finally {
+    await again.stop();
+  }
+});
+
+test('on Redis, a mempool and journal kept as before they were per chain are adopted: the operation waiting there is included', async () => {
+  const redis = await startRedis();
+  const { node, contracts, ops } = await setup(1);
+  const key = DEV_KEYS[4];
+  const cli = (...args) => execFileSync('redis-cli', ['-u', redis.url, ...args], { encoding: 'utf8' }).trim();
+  const first = await startBundler(node, { key, args: ['--redis-url', redis.url, '--auto-bundle', 'false'] });
+  let second;
+  try {
+    const hash = await rpc(first.url, 'eth_sendUserOperation', [ops[0], contracts.entryPointV07]);
+    await first.stop();
+    // Back to the layout of before: `bundler:<chain id>:<address>:` and `sender:<address>:`.
+    const keys = cli('--scan').split('\n').filter(Boolean);
+    const renamed = keys.map((k) => [k, k.replace(/^bundler:\d+-[0-9a-f]+:/, 'bundler:1234:').replace(/^sender:\d+-[0-9a-f]+:/, 'sender:')]).filter(([a, b]) => a !== b);
+    assert.ok(renamed.some(([k]) => k.startsWith('bundler:')), `the bundler's keys: ${keys}`);
+    for (const [from, to] of renamed) cli('RENAME', from, to);
+    second = await startBundler(node, { key, args: ['--redis-url', redis.url] });
+    await waitFor(async () => (await rpc(second.url, 'eth_getUserOperationReceipt', [hash]))?.success === true, { timeout: 30_000, what: 'the adopted operation included' });
+    assert.match(second.output, /adopted the keys kept before they were per chain/);
+    assert.deepEqual(cli('--scan', '--pattern', 'bundler:1234:*'), '', 'nothing left under the old namespace');
   } finally {
     await second?.stop();
     await node.stop();

@@ -1,5 +1,6 @@
 //! The stack's transaction sender against a real `ande node`: a batch is signed once and mined
-//! once across a restart of the sender, and its journal is refused by a chain started again; a refusal in the middle of a batch leaves no nonce gap;
+//! once across a restart of the sender, its journal is refused by a chain started again and
+//! adopted under its per-chain name; a refusal in the middle of a batch leaves no nonce gap;
 //! a nonce taken by a transaction the key did not sign is signed again; a node that lost its
 //! pool (kill -9) gets the pending transactions again; a conditional transaction the sequencer
 //! dropped finishes as dropped and its nonce goes to the next one.
@@ -94,6 +95,14 @@ async fn a_batch_is_signed_once_and_mined_once_across_a_restart() {
     let refused = third.submit(batch(&["f"])).await.unwrap_err();
     assert!(matches!(refused, ande_sender::SendError::ForeignJournal { nonce: 4, chain_nonce: 0, .. }), "{refused}");
     assert_eq!(fresh.nonce(address, "pending").await.unwrap(), 0, "nothing sent on the new chain");
+    drop(third);
+
+    // `sender.redb`, as journals were named before they were per chain, is adopted by the
+    // chain's journal: its records are there.
+    let adopted = Journal::embedded(dir.path(), "1234-upgrade").unwrap();
+    assert!(!journal.exists(), "the legacy file moved");
+    let upgraded = Sender::new(NodeClient::new(&node.url).unwrap(), KEY.parse().unwrap(), 1234, adopted, args());
+    assert_eq!(upgraded.get("a").await.unwrap().map(|r| r.signed.hash), Some(signed[0].signed.hash));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

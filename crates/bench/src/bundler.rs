@@ -32,6 +32,8 @@ const FUNDERS: u64 = 40;
 const BLOCK_TIME: Duration = Duration::from_secs(2);
 /// How often receipts are asked for: the resolution of the inclusion times.
 const RECEIPT_POLL: Duration = Duration::from_millis(20);
+/// Connections the receipts are asked for over, side by side.
+const RECEIPT_CONNECTIONS: usize = 8;
 /// How often the node's head is asked for: the resolution of when blocks are published.
 const HEAD_POLL: Duration = Duration::from_millis(2);
 const MAX_FEE: u64 = 100_000_000_000;
@@ -184,7 +186,8 @@ async fn prepare_accounts(node: &Target, factory: Address, owners: Vec<PrivateKe
             nonces[f] += 1;
         }
     }
-    let refused = send_all(node, Arc::new(txs), 4, 200).await?;
+    // One connection: each funder's nonces arrive in order.
+    let refused = send_all(node, Arc::new(txs), 1, 200).await?;
     if refused > 0 {
         return Err(eyre!("{refused} set-up transactions refused"));
     }
@@ -192,11 +195,19 @@ async fn prepare_accounts(node: &Target, factory: Address, owners: Vec<PrivateKe
     loop {
         let params: Vec<Value> = funders.iter().map(|f| json!([f.address(), "latest"])).collect();
         let mined = conn.batch("eth_getTransactionCount", &params).await?;
-        if mined.iter().zip(&nonces).all(|(n, want)| n.as_ref().ok().and_then(|v| quantity(v).ok()) == Some(*want)) {
+        let short: Vec<String> = mined
+            .iter()
+            .zip(&nonces)
+            .zip(funders)
+            .filter(|((n, want), _)| n.as_ref().ok().and_then(|v| quantity(v).ok()) != Some(**want))
+            .map(|((n, want), f)| format!("{} at {:?} of {want}", f.address(), n.as_ref().ok()))
+            .collect();
+        if short.is_empty() {
             return Ok(accounts);
         }
         if Instant::now() > deadline {
-            return Err(eyre!("the set-up transactions were not all mined within 180 s"));
+            let pool = conn.call("txpool_status", json!([])).await?;
+            return Err(eyre!("the set-up transactions were not all mined within 180 s (pool {pool}): {}", short.join(", ")));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -389,7 +400,10 @@ struct Seen {
 }
 
 async fn follow_receipts(bundler: SocketAddr, mut rx: mpsc::UnboundedReceiver<(B256, Instant)>, bound: Duration) -> Result<HashMap<B256, Seen>> {
-    let mut conn = Conn::open(bundler).await?;
+    let mut conns = Vec::with_capacity(RECEIPT_CONNECTIONS);
+    for _ in 0..RECEIPT_CONNECTIONS {
+        conns.push(Conn::open(bundler).await?);
+    }
     let mut outstanding: Vec<B256> = Vec::new();
     let mut seen = HashMap::new();
     let mut closed_at = None;
@@ -404,18 +418,26 @@ async fn follow_receipts(bundler: SocketAddr, mut rx: mpsc::UnboundedReceiver<(B
                 }
             }
         }
+        // Each receipt carries its bundle's whole transaction receipt: small batches, side by
+        // side, so a pass takes about one batch's time however many are outstanding.
+        let share = outstanding.len().div_ceil(RECEIPT_CONNECTIONS).max(1);
+        let passes = conns.iter_mut().zip(outstanding.chunks(share)).map(|(conn, part)| async move {
+            let mut answered = Vec::with_capacity(part.len());
+            for chunk in part.chunks(25) {
+                let params: Vec<Value> = chunk.iter().map(|h| json!([h])).collect();
+                let answers = conn.batch("eth_getUserOperationReceipt", &params).await?;
+                answered.extend(chunk.iter().copied().zip(answers).map(|(h, a)| (h, a, Instant::now())));
+            }
+            Ok::<_, eyre::Report>(answered)
+        });
         let mut still = Vec::with_capacity(outstanding.len());
-        // Each receipt carries its bundle's whole transaction receipt: small batches.
-        for chunk in outstanding.chunks(50) {
-            let params: Vec<Value> = chunk.iter().map(|h| json!([h])).collect();
-            let answers = conn.batch("eth_getUserOperationReceipt", &params).await?;
-            let now = Instant::now();
-            for (hash, answer) in chunk.iter().zip(answers) {
+        for answered in futures_util::future::try_join_all(passes).await? {
+            for (hash, answer, at) in answered {
                 match answer {
                     Ok(receipt) if !receipt.is_null() => {
-                        seen.insert(*hash, Seen { at: now, block: quantity(&receipt["receipt"]["blockNumber"])? });
+                        seen.insert(hash, Seen { at, block: quantity(&receipt["receipt"]["blockNumber"])? });
                     }
-                    _ => still.push(*hash),
+                    _ => still.push(hash),
                 }
             }
         }

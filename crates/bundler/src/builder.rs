@@ -99,7 +99,10 @@ async fn on_arrival(app: &App, head: u64) -> Result<(), RpcError> {
 async fn bundle_round(app: &App, head: u64) -> Result<(), RpcError> {
     let mut built = false;
     for entry_point in &app.entry_points {
-        built |= bundle(app, entry_point, head).await?.is_some();
+        match bundle(app, entry_point, head).await {
+            Ok(sent) => built |= sent.is_some(),
+            Err(e) => tracing::warn!(entry_point = %entry_point.address, error = %e, "bundling failed"),
+        }
     }
     if built {
         app.arrived.notify_one();
@@ -252,7 +255,8 @@ pub async fn bundle(app: &App, entry_point: &EntryPoint, head: u64) -> Result<Op
     if selected.is_empty() {
         return Ok(None);
     }
-    let mut ops = revalidate(app, entry_point, selected, head).await?;
+    let ops = revalidate(app, entry_point, selected).await?;
+    let mut ops = within_deposits(app, entry_point, ops).await?;
     // The bundle must go through as a whole: an operation that makes it revert (after passing
     // its second validation, GREP-040) is banned and the bundle tried without it. One call at
     // the gas the bundle will be sent with, not an estimate: its limit follows from the ops'.
@@ -268,13 +272,13 @@ pub async fn bundle(app: &App, entry_point: &EntryPoint, head: u64) -> Result<Op
                 let Ok(failed) = IEntryPoint::FailedOp::abi_decode(&output).map(|f| (f.opIndex, f.reason)).or_else(|_| IEntryPoint::FailedOpWithRevert::abi_decode(&output).map(|f| (f.opIndex, f.reason))) else {
                     return Err(RpcError::internal(format!("the bundle reverts: {}", sim::revert_error(&output).message)));
                 };
-                if failed.1.starts_with("AA95") {
-                    return Err(RpcError::internal(format!("the bundle's gas limit {gas_limit} is too low for its operations (AA95)")));
-                }
                 let index = usize::try_from(failed.0).unwrap_or(usize::MAX).min(ops.len() - 1);
                 let bad = ops.remove(index);
-                tracing::warn!(op = %bad.hash, reason = %failed.1, "an operation fails in the bundle after passing validation; its entity is banned (GREP-040)");
-                drop_failed(app, &bad, Some(&failed.1), true).await?;
+                // AA95 is this bundler's gas limit, not the operation's fault: no ban, but it
+                // leaves, so it cannot hold up every bundle after it.
+                let ban = !failed.1.starts_with("AA95");
+                tracing::warn!(op = %bad.hash, reason = %failed.1, ban, "an operation fails in the bundle after passing validation; dropped, its entity banned unless the bundle ran out of gas (GREP-040)");
+                drop_failed(app, &bad, Some(&failed.1), ban).await?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -295,6 +299,7 @@ pub async fn bundle(app: &App, entry_point: &EntryPoint, head: u64) -> Result<Op
             if let Some(pooled) = state.mempool.get_mut(&op.hash) {
                 pooled.bundle = Some(key.clone());
                 pooled.reads = op.reads.clone();
+                pooled.storage = op.storage.clone();
                 pooled.validated_block = op.validated_block;
                 changes.push(Change::put(Table::Ops, validate::key(&op.hash), pooled));
             }
@@ -346,15 +351,17 @@ fn select(app: &App, state: &State, entry_point: Address) -> Vec<PoolOp> {
     out
 }
 
-/// The second validation, against the latest state, of the operations last validated before
-/// `head`, REVALIDATIONS at a time; those that fail it leave the mempool.
-async fn revalidate(app: &App, entry_point: &EntryPoint, selected: Vec<PoolOp>, head: u64) -> Result<Vec<PoolOp>, RpcError> {
+/// The second validation, against the latest state, REVALIDATIONS at a time; those that fail
+/// it leave the mempool. An operation validated at the node's head already, whose validation
+/// touched the storage of no sender now in the mempool (STO-041), is not validated again.
+async fn revalidate(app: &App, entry_point: &EntryPoint, selected: Vec<PoolOp>) -> Result<Vec<PoolOp>, RpcError> {
+    let head = app.node.block_number().await?;
     let checked: Vec<(PoolOp, Option<Result<PoolOp, RpcError>>)> = stream::iter(selected)
         .map(|pooled| async move {
-            if pooled.validated_block >= head {
+            let others: BTreeSet<Address> = app.state.lock().await.mempool.senders_except(pooled.op.sender);
+            if pooled.validated_block >= head && pooled.storage.is_disjoint(&others) {
                 return (pooled, None);
             }
-            let others: BTreeSet<Address> = app.state.lock().await.mempool.senders_except(pooled.op.sender);
             let result = validate::validate(app, entry_point, &pooled.op, &others).await;
             (pooled, Some(result))
         })
@@ -365,7 +372,7 @@ async fn revalidate(app: &App, entry_point: &EntryPoint, selected: Vec<PoolOp>, 
     for (pooled, result) in checked {
         match result {
             None => out.push(pooled),
-            Some(Ok(fresh)) => out.push(PoolOp { reads: fresh.reads, validated_block: fresh.validated_block, ..pooled }),
+            Some(Ok(fresh)) => out.push(PoolOp { reads: fresh.reads, storage: fresh.storage, validated_block: fresh.validated_block, ..pooled }),
             Some(Err(e)) if e.code == crate::errors::INTERNAL => return Err(e),
             Some(Err(e)) => {
                 tracing::info!(op = %pooled.hash, error = %e, "dropped at its second validation");
@@ -374,6 +381,47 @@ async fn revalidate(app: &App, entry_point: &EntryPoint, selected: Vec<PoolOp>, 
         }
     }
     Ok(out)
+}
+
+/// EREP-010 across the bundles in flight: each operation was validated against its
+/// paymaster's deposit as the chain holds it, which the bundles in flight will draw on. The
+/// deposit must cover the most those and this bundle's operations of that paymaster can cost;
+/// operations past it wait for a later bundle.
+async fn within_deposits(app: &App, entry_point: &EntryPoint, ops: Vec<PoolOp>) -> Result<Vec<PoolOp>, RpcError> {
+    let paymasters: BTreeSet<Address> = ops.iter().filter_map(|o| o.op.paymaster).collect();
+    if paymasters.is_empty() {
+        return Ok(ops);
+    }
+    let mut committed: HashMap<Address, U256> = HashMap::default();
+    {
+        let state = app.state.lock().await;
+        for pooled in state.mempool.all().filter(|p| p.bundle.is_some() && p.entry_point == entry_point.address) {
+            if let (Some(paymaster), Ok(gas)) = (pooled.op.paymaster, pooled.op.check()) {
+                *committed.entry(paymaster).or_default() += gas.max_cost();
+            }
+        }
+    }
+    let mut deposits: HashMap<Address, U256> = HashMap::default();
+    for paymaster in paymasters {
+        let output = app.node.call(entry_point.address, &IEntryPoint::balanceOfCall { account: paymaster }.abi_encode()).await?;
+        deposits.insert(paymaster, IEntryPoint::balanceOfCall::abi_decode_returns(&output).map_err(RpcError::internal)?);
+    }
+    let mut kept = Vec::with_capacity(ops.len());
+    for pooled in ops {
+        let Some(paymaster) = pooled.op.paymaster else {
+            kept.push(pooled);
+            continue;
+        };
+        let cost = pooled.op.check().map_or(U256::MAX, |g| g.max_cost());
+        let drawn = committed.entry(paymaster).or_default();
+        if drawn.saturating_add(cost) <= deposits[&paymaster] {
+            *drawn += cost;
+            kept.push(pooled);
+        } else {
+            tracing::debug!(op = %pooled.hash, %paymaster, "waits: its paymaster's deposit is drawn on by the bundles in flight");
+        }
+    }
+    Ok(kept)
 }
 
 /// Removes a failed operation. Its paymaster is not blamed for its account's or factory's
@@ -400,14 +448,19 @@ async fn drop_failed(app: &App, op: &PoolOp, reason: Option<&str>, ban: bool) ->
 }
 
 /// Gas for `handleOps` over `ops`: each operation's limits (its preVerificationGas covering its
-/// calldata and share of the transaction), the 1/64 the EntryPoint keeps back and its inner
-/// overhead around each call (AA95 otherwise), and the loop's own.
+/// calldata and share of the transaction) and the loop's own. An operation's call and postOp
+/// limits, with the EntryPoint's inner overhead, must survive two 1/64 holdbacks: the call into
+/// `innerHandleOp`, and its check of `gasleft() * 63 / 64` (AA95 otherwise).
 fn bundle_gas_limit(ops: &[PoolOp]) -> u64 {
     let gas: u128 = ops
         .iter()
         .filter_map(|o| o.op.check().ok())
-        .map(|g| g.total() + (g.call + g.paymaster_post_op) / 63 + INNER_GAS_OVERHEAD)
-        .sum();
+        .map(|g| {
+            let inner = g.call.saturating_add(g.paymaster_post_op).saturating_add(INNER_GAS_OVERHEAD);
+            let before = g.total().saturating_sub(g.call).saturating_sub(g.paymaster_post_op);
+            before.saturating_add(inner.saturating_mul(64 * 64).div_ceil(63 * 63))
+        })
+        .fold(0u128, u128::saturating_add);
     u64::try_from(gas + BUNDLE_OVERHEAD).unwrap_or(u64::MAX)
 }
 
@@ -477,7 +530,20 @@ pub async fn mined_tx(app: &App, key: &str, timeout: Duration) -> Option<B256> {
     }
 }
 
-/// An included operation by hash, from the store.
+/// An included operation by hash: from the index, or before the index has read its block, from
+/// its bundle's receipt.
 pub async fn included(app: &App, hash: &B256) -> Result<Option<Included>, RpcError> {
-    Ok(app.store.get(Table::Included, &validate::key(hash)).await?)
+    if let Some(found) = app.store.get(Table::Included, &validate::key(hash)).await? {
+        return Ok(Some(found));
+    }
+    let in_flight = app.state.lock().await.mempool.get(hash).and_then(|p| Some((p.bundle.clone()?, p.clone())));
+    let Some((key, pooled)) = in_flight else { return Ok(None) };
+    let Some(record) = app.sender.get(&key).await.map_err(RpcError::internal)? else { return Ok(None) };
+    for tx in record.hashes() {
+        let receipt: Option<serde_json::Value> = app.node.request("eth_getTransactionReceipt", jsonrpsee::rpc_params![tx]).await?;
+        if let Some(found) = receipt.and_then(|r| index::in_receipt(&r, pooled.entry_point, hash)) {
+            return Ok(Some(Included { op: Some(pooled), ..found }));
+        }
+    }
+    Ok(None)
 }

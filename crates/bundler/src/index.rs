@@ -1,6 +1,8 @@
 //! The local index of included user operations: every `UserOperationEvent` the served
 //! EntryPoints emit, read block by block as heads arrive (a cursor in the store, so nothing is
-//! missed across restarts), so receipts never need a wide `eth_getLogs` scan.
+//! missed across restarts), so receipts never need a wide `eth_getLogs` scan. An operation in a
+//! bundle in flight is looked up in its bundle's receipt, so its receipt answers as soon as the
+//! node has the block, before the index has read it.
 
 use crate::errors::RpcError;
 use crate::mempool::PoolOp;
@@ -61,27 +63,35 @@ pub async fn events(node: &NodeClient, entry_points: &[Address], from: u64, to: 
             "topics": [[IEntryPoint::UserOperationEvent::SIGNATURE_HASH]],
         });
         let logs: Vec<RpcLog> = node.request("eth_getLogs", rpc_params![filter]).await?;
-        for log in logs {
-            let Ok(event) = IEntryPoint::UserOperationEvent::decode_raw_log(log.topics.iter().copied(), &log.data) else { continue };
-            out.push(Included {
-                user_op_hash: event.userOpHash,
-                entry_point: log.address,
-                sender: event.sender,
-                paymaster: event.paymaster,
-                nonce: event.nonce,
-                success: event.success,
-                actual_gas_cost: event.actualGasCost,
-                actual_gas_used: event.actualGasUsed,
-                transaction_hash: log.transaction_hash,
-                block_number: log.block_number.to(),
-                block_hash: log.block_hash,
-                log_index: log.log_index.to(),
-                op: None,
-            });
-        }
+        out.extend(logs.into_iter().filter_map(decode));
         start = end + 1;
     }
     Ok(out)
+}
+
+/// The operation `hash` in a transaction receipt of `entry_point`'s, if it has its event.
+pub fn in_receipt(receipt: &Value, entry_point: Address, hash: &B256) -> Option<Included> {
+    let logs: Vec<RpcLog> = serde_json::from_value(receipt.get("logs")?.clone()).ok()?;
+    logs.into_iter().filter(|l| l.address == entry_point).filter_map(decode).find(|i| i.user_op_hash == *hash)
+}
+
+fn decode(log: RpcLog) -> Option<Included> {
+    let event = IEntryPoint::UserOperationEvent::decode_raw_log(log.topics.iter().copied(), &log.data).ok()?;
+    Some(Included {
+        user_op_hash: event.userOpHash,
+        entry_point: log.address,
+        sender: event.sender,
+        paymaster: event.paymaster,
+        nonce: event.nonce,
+        success: event.success,
+        actual_gas_cost: event.actualGasCost,
+        actual_gas_used: event.actualGasUsed,
+        transaction_hash: log.transaction_hash,
+        block_number: log.block_number.to(),
+        block_hash: log.block_hash,
+        log_index: log.log_index.to(),
+        op: None,
+    })
 }
 
 /// `eth_getUserOperationReceipt`: the event's fields, the logs the operation emitted (those of

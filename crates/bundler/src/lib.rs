@@ -56,6 +56,10 @@ pub enum BundlerError {
     Journal(#[from] ande_sender::JournalError),
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Send(#[from] ande_sender::SendError),
+    #[error("the bundler's store ({store}) has indexed the chain up to block {cursor}, but the node's head is {head}: the store is of another chain (one started again under the same id?); move it away to start a new one")]
+    ForeignStore { store: String, cursor: u64, head: u64 },
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("the bundler serves no EntryPoint: set BUNDLER_ENTRY_POINTS")]
@@ -130,10 +134,16 @@ pub async fn run(args: BundlerArgs, mut shutdown: watch::Receiver<bool>) -> Resu
     }
     let address = signer.address();
     let chain = node.chain_tag(chain_id).await?;
-    let (store, journal) = match &args.redis_url {
-        Some(url) => (Store::connect_redis(url, &format!("{chain}:{address:#x}")).await?, Journal::redis(url, &chain, address, args.sender.journal_retention).await?),
-        None => (Store::open_embedded(&args.data_dir.join(format!("bundler-{chain}.redb")))?, Journal::embedded(&args.data_dir, &chain)?),
+    let namespace = format!("{chain}:{address:#x}");
+    let path = args.data_dir.join(format!("bundler-{chain}.redb"));
+    let (store, journal, location) = match &args.redis_url {
+        Some(url) => (Store::connect_redis(url, &namespace, &format!("{chain_id}:{address:#x}")).await?, Journal::redis(url, &chain, address, args.sender.journal_retention).await?, format!("Redis keys under {namespace}")),
+        None => (ande_sender::adopt_legacy_file(&args.data_dir.join("bundler.redb"), &path).map_err(store::StoreError::from).and_then(|()| Store::open_embedded(&path))?, Journal::embedded(&args.data_dir, &chain)?, path.display().to_string()),
     };
+    let head = node.block_number().await?;
+    if let Some(cursor) = store.get::<u64>(store::Table::Meta, "cursor").await?.filter(|c| *c > head) {
+        return Err(BundlerError::ForeignStore { store: location, cursor, head });
+    }
     let state = load_state(&store, &args).await?;
     tracing::info!(%address, chain_id, store = store.kind(), ops = state.mempool.len(), bundles = state.bundles.len(),
         entry_points = ?entry_points.iter().map(|e| e.address).collect::<Vec<_>>(), unsafe_mode = args.unsafe_mode, "bundler starting");
@@ -160,6 +170,7 @@ pub async fn run(args: BundlerArgs, mut shutdown: watch::Receiver<bool>) -> Resu
         stats: stats::Stats::default(),
         args,
     });
+    app.sender.check_chain().await?;
     refresh(&app).await;
     let addr = SocketAddr::new(app.args.addr, app.args.port);
     let (local, handle) = rpc::serve(app.clone(), addr).await.map_err(|source| BundlerError::Listen { addr, source })?;

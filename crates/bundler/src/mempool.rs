@@ -9,7 +9,7 @@ use crate::entity::{self, Entity};
 use ande_contracts::userop::UserOperation;
 use alloy_primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -48,6 +48,9 @@ pub struct PoolOp {
     pub staked_paymaster: bool,
     /// Storage its validation read in contracts it did not write: its bundle's conditions.
     pub reads: BTreeMap<Address, BTreeMap<U256, B256>>,
+    /// Contracts but the sender whose storage its validation touched.
+    #[serde(default)]
+    pub storage: BTreeSet<Address>,
     /// Unix seconds it stops being valid (`u64::MAX` for never).
     pub valid_until: u64,
     /// The bundle carrying it, while one is in flight.
@@ -109,7 +112,7 @@ impl Mempool {
     }
 
     /// Every sender with an operation waiting, but `except`.
-    pub fn senders_except(&self, except: Address) -> std::collections::BTreeSet<Address> {
+    pub fn senders_except(&self, except: Address) -> BTreeSet<Address> {
         self.by_sender.keys().map(|(_, s)| *s).filter(|s| *s != except).collect()
     }
 
@@ -245,6 +248,7 @@ mod tests {
             staked_factory: false,
             staked_paymaster: false,
             reads: BTreeMap::new(),
+            storage: BTreeSet::new(),
             valid_until: u64::MAX,
             bundle: None,
         }

@@ -153,10 +153,12 @@ impl BundlerApiServer for Rpc {
     }
 
     async fn get_user_operation_by_hash(&self, hash: B256) -> RpcResult<Option<Value>> {
-        if let Some(pooled) = self.app.state.lock().await.mempool.get(&hash) {
-            return Ok(Some(json!({ "userOperation": op_json(pooled), "entryPoint": pooled.entry_point, "blockNumber": null, "blockHash": null, "transactionHash": null })));
-        }
-        let Some(included) = builder::included(&self.app, &hash).await.map_err(|e| refused(&self.app, e))? else { return Ok(None) };
+        let Some(included) = builder::included(&self.app, &hash).await.map_err(|e| refused(&self.app, e))? else {
+            let state = self.app.state.lock().await;
+            return Ok(state.mempool.get(&hash).map(|pooled| {
+                json!({ "userOperation": op_json(pooled), "entryPoint": pooled.entry_point, "blockNumber": null, "blockHash": null, "transactionHash": null })
+            }));
+        };
         let op = match &included.op {
             Some(pooled) => Some(pooled.op.clone()),
             None => match self.app.version_of(&included.entry_point) {

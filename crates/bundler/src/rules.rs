@@ -51,6 +51,9 @@ pub struct Analysis {
     /// Storage the validation read in contracts it did not write, with the values read: the
     /// conditions its bundle is sent under.
     pub reads: BTreeMap<Address, BTreeMap<U256, B256>>,
+    /// Every contract but the sender whose storage the validation touched: a sender among them
+    /// later is STO-041 at the second validation.
+    pub storage: BTreeSet<Address>,
 }
 
 /// [OP-011] and [OP-080]'s opcodes, never allowed, or only to staked entities.
@@ -291,6 +294,7 @@ fn check_storage(ctx: &Context, entity: Entity, entity_address: Address, staked:
             record(address, slot, slots, written, analysis);
             continue;
         }
+        analysis.storage.insert(address);
         if ctx.other_senders.contains(&address) {
             return Err(violation("STO-041", format!("the {entity} accessed storage of {address}, the sender of another operation in the mempool")));
         }

@@ -17,6 +17,8 @@ pub enum StoreError {
     Embedded(String),
     #[error("corrupt record in {table}: {source}")]
     Corrupt { table: &'static str, source: serde_json::Error },
+    #[error("adopting the store kept before it was per chain: {0}")]
+    Legacy(#[from] ande_sender::JournalError),
 }
 
 impl From<redb::Error> for StoreError {
@@ -92,10 +94,13 @@ impl Store {
         Ok(Store::Embedded(Arc::new(db)))
     }
 
-    /// `namespace` keeps bundlers of different chains or keys apart on one Redis.
-    pub async fn connect_redis(url: &str, namespace: &str) -> Result<Self, StoreError> {
-        let conn = ConnectionManager::new(redis::Client::open(url)?).await?;
-        Ok(Store::Redis { conn, prefix: format!("bundler:{namespace}:") })
+    /// `namespace` keeps bundlers of different chains or keys apart on one Redis; what was
+    /// kept under `legacy` (before namespaces named the chain's genesis) moves into it.
+    pub async fn connect_redis(url: &str, namespace: &str, legacy: &str) -> Result<Self, StoreError> {
+        let mut conn = ConnectionManager::new(redis::Client::open(url)?).await?;
+        let prefix = format!("bundler:{namespace}:");
+        ande_sender::adopt_legacy_keys(&mut conn, &format!("bundler:{legacy}:"), &prefix).await?;
+        Ok(Store::Redis { conn, prefix })
     }
 
     /// Applies the changes in one atomic, durable step.

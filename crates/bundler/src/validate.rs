@@ -97,6 +97,7 @@ pub async fn validate(app: &App, entry_point: &EntryPoint, op: &UserOperation, o
         staked_factory: analysis.staked.factory,
         staked_paymaster: analysis.staked.paymaster,
         reads: analysis.reads,
+        storage: analysis.storage,
         valid_until: account.valid_until.min(paymaster.valid_until),
         bundle: None,
     })

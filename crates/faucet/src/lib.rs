@@ -37,6 +37,8 @@ pub enum FaucetError {
     Node(#[from] ande_sender::NodeError),
     #[error(transparent)]
     Journal(#[from] ande_sender::JournalError),
+    #[error(transparent)]
+    Send(#[from] ande_sender::SendError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -105,6 +107,7 @@ pub async fn run(args: FaucetArgs, mut shutdown: watch::Receiver<bool>) -> Resul
         None => (Store::Embedded(store::EmbeddedStore::open(&args.data_dir)?), Journal::embedded(&args.data_dir, &chain)?),
     };
     let sender = Sender::new(node.clone(), signer, chain_id, journal, args.sender.clone());
+    sender.check_chain().await?;
     let hourly_claims = args.hourly_cap.map_or(0, |cap| u64::try_from(cap / args.amount).unwrap_or(u64::MAX).max(1));
     tracing::info!(%address, chain_id, amount = %args.amount, cooldown_secs = args.cooldown_secs,
         store = if args.redis_url.is_some() { "redis" } else { "embedded" },

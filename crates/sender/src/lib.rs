@@ -14,7 +14,7 @@ pub mod heads;
 mod journal;
 pub mod node;
 
-pub use journal::{EmbeddedJournal, Journal, JournalError, RedisJournal};
+pub use journal::{EmbeddedJournal, Journal, JournalError, RedisJournal, adopt_legacy_file, adopt_legacy_keys};
 pub use node::{FeeQuote, NativeCurrency, NodeClient, NodeError, Receipt, Refusal, wait_for_node};
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
@@ -340,6 +340,16 @@ impl Sender {
         Ok(finished)
     }
 
+    /// Refuses a journal that saw mined a nonce this chain has not reached: services check it
+    /// at start, so a foreign journal stops them there instead of failing every send.
+    pub async fn check_chain(&self) -> Result<(), SendError> {
+        let chain_nonce = self.node.nonce(self.address(), "latest").await?;
+        if let Some(nonce) = self.journal.mined_nonce().await?.filter(|n| *n >= chain_nonce) {
+            return Err(SendError::ForeignJournal { address: self.address(), nonce, chain_nonce });
+        }
+        Ok(())
+    }
+
     /// On first use (and after any doubt): refuses a journal of another chain, loads the
     /// journal's pending records, re-sends them in nonce order before anything new (the node
     /// may have lost them), and takes the next nonce past both the node's and the journal's.
@@ -347,10 +357,7 @@ impl Sender {
         if let Some(next) = inner.next_nonce {
             return Ok(next);
         }
-        let chain_nonce = self.node.nonce(self.address(), "latest").await?;
-        if let Some(nonce) = self.journal.mined_nonce().await?.filter(|n| *n >= chain_nonce) {
-            return Err(SendError::ForeignJournal { address: self.address(), nonce, chain_nonce });
-        }
+        self.check_chain().await?;
         let mut pending = self.journal.pending().await?;
         pending.sort_by_key(|r| r.nonce);
         let node_next = self.node.nonce(self.address(), "pending").await?;

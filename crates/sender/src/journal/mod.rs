@@ -6,7 +6,7 @@ mod embedded;
 mod redis_journal;
 
 pub use embedded::EmbeddedJournal;
-pub use redis_journal::RedisJournal;
+pub use redis_journal::{RedisJournal, adopt_legacy_keys};
 
 use crate::Record;
 use alloy_primitives::Address;
@@ -37,7 +37,9 @@ pub enum Journal {
 impl Journal {
     /// The embedded journal of the chain `chain_tag` (`NodeClient::chain_tag`) in `dir`.
     pub fn embedded(dir: &Path, chain_tag: &str) -> Result<Self, JournalError> {
-        Ok(Journal::Embedded(EmbeddedJournal::open(&dir.join(format!("sender-{chain_tag}.redb")))?))
+        let path = dir.join(format!("sender-{chain_tag}.redb"));
+        adopt_legacy_file(&dir.join("sender.redb"), &path)?;
+        Ok(Journal::Embedded(EmbeddedJournal::open(&path)?))
     }
 
     /// `signer`'s journal on the chain `chain_tag` in Redis, shared by the replicas using that key.
@@ -98,4 +100,16 @@ impl Journal {
 
 fn highest_mined(records: &[Record]) -> Option<u64> {
     records.iter().filter(|r| matches!(r.state, crate::State::Mined { .. })).map(|r| r.nonce).max()
+}
+
+/// A file from before journals were kept per chain (`sender.redb`, `bundler.redb`) becomes the
+/// chain's, unless it has one already: an upgrade keeps what was pending (the mined-nonce check
+/// still refuses it on another chain).
+pub fn adopt_legacy_file(legacy: &Path, path: &Path) -> Result<(), JournalError> {
+    if !legacy.exists() || path.exists() {
+        return Ok(());
+    }
+    std::fs::rename(legacy, path).map_err(|e| JournalError::Embedded(format!("{} -> {}: {e}", legacy.display(), path.display())))?;
+    tracing::info!(from = %legacy.display(), to = %path.display(), "adopted the file kept before it was per chain");
+    Ok(())
 }

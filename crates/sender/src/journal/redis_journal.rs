@@ -33,8 +33,10 @@ pub struct RedisJournal {
 impl RedisJournal {
     pub async fn connect(url: &str, chain_tag: &str, signer: Address, retention: Duration) -> Result<Self, JournalError> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
-        Ok(Self { conn, prefix: format!("sender:{chain_tag}:{signer:#x}:"), retention, lead: Script::new(LEAD), raise: Script::new(RAISE) })
+        let mut conn = ConnectionManager::new(client).await?;
+        let prefix = format!("sender:{chain_tag}:{signer:#x}:");
+        adopt_legacy_keys(&mut conn, &format!("sender:{signer:#x}:"), &prefix).await?;
+        Ok(Self { conn, prefix, retention, lead: Script::new(LEAD), raise: Script::new(RAISE) })
     }
 
     fn record_key(&self, key: &str) -> String {
@@ -92,4 +94,30 @@ impl RedisJournal {
         let held: i64 = self.lead.key(key).arg(me).arg(ttl.as_millis() as u64).invoke_async(&mut self.conn.clone()).await?;
         Ok(held == 1)
     }
+}
+
+/// Keys from before they were kept per chain (the journal's `sender:<address>:`, the
+/// bundler's store) move under the chain's prefix, so an upgrade keeps what was pending (the
+/// mined-nonce check still refuses a journal of another chain). A key already there is not
+/// overwritten; a lease is not moved, the new one is taken afresh.
+pub async fn adopt_legacy_keys(conn: &mut ConnectionManager, legacy: &str, prefix: &str) -> Result<(), JournalError> {
+    let keys: Vec<String> = {
+        // Large pages: the keyspace holds every other service's keys too.
+        let mut scan = redis::cmd("SCAN");
+        scan.cursor_arg(0).arg("MATCH").arg(format!("{legacy}*")).arg("COUNT").arg(10_000);
+        let mut iter: redis::AsyncIter<String> = scan.iter_async(conn).await?;
+        let mut keys = Vec::new();
+        while let Some(key) = iter.next_item().await {
+            keys.push(key?);
+        }
+        keys
+    };
+    let moved: Vec<&String> = keys.iter().filter(|k| !k.ends_with(":leader")).collect();
+    for key in &moved {
+        let _: bool = conn.rename_nx(key.as_str(), format!("{prefix}{}", &key[legacy.len()..])).await?;
+    }
+    if !moved.is_empty() {
+        tracing::info!(from = legacy, to = prefix, keys = moved.len(), "adopted the keys kept before they were per chain");
+    }
+    Ok(())
 }
