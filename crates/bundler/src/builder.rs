@@ -537,7 +537,10 @@ pub async fn included(app: &App, hash: &B256) -> Result<Option<Included>, RpcErr
         return Ok(Some(found));
     }
     let in_flight = app.state.lock().await.mempool.get(hash).and_then(|p| Some((p.bundle.clone()?, p.clone())));
-    let Some((key, pooled)) = in_flight else { return Ok(None) };
+    let Some((key, pooled)) = in_flight else {
+        // The index may have taken it from the mempool since the first look.
+        return Ok(app.store.get(Table::Included, &validate::key(hash)).await?);
+    };
     let Some(record) = app.sender.get(&key).await.map_err(RpcError::internal)? else { return Ok(None) };
     for tx in record.hashes() {
         let receipt: Option<serde_json::Value> = app.node.request("eth_getTransactionReceipt", jsonrpsee::rpc_params![tx]).await?;

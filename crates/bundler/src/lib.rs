@@ -58,7 +58,7 @@ pub enum BundlerError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Send(#[from] ande_sender::SendError),
-    #[error("the bundler's store ({store}) has indexed the chain up to block {cursor}, but the node's head is {head}: the store is of another chain (one started again under the same id?); move it away to start a new one")]
+    #[error("the bundler's store ({store}) has indexed the chain up to block {cursor}, but the node's head is {head}: if the node is catching up, start the bundler again once it is past {cursor}; otherwise the store is of another chain (one started again under the same id?): move it away to start a new one")]
     ForeignStore { store: String, cursor: u64, head: u64 },
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },

@@ -103,8 +103,8 @@ fn highest_mined(records: &[Record]) -> Option<u64> {
 }
 
 /// A file from before journals were kept per chain (`sender.redb`, `bundler.redb`) becomes the
-/// chain's, unless it has one already: an upgrade keeps what was pending (the mined-nonce check
-/// still refuses it on another chain).
+/// chain's, unless it has one already: an upgrade keeps what was pending. Journals that old
+/// carry no mined nonce, so the foreign-chain check cannot judge them.
 pub fn adopt_legacy_file(legacy: &Path, path: &Path) -> Result<(), JournalError> {
     if !legacy.exists() || path.exists() {
         return Ok(());

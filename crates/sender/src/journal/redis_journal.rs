@@ -97,27 +97,38 @@ impl RedisJournal {
 }
 
 /// Keys from before they were kept per chain (the journal's `sender:<address>:`, the
-/// bundler's store) move under the chain's prefix, so an upgrade keeps what was pending (the
-/// mined-nonce check still refuses a journal of another chain). A key already there is not
-/// overwritten; a lease is not moved, the new one is taken afresh.
+/// bundler's store) move under the chain's prefix, so an upgrade keeps what was pending; only
+/// while nothing is under the new prefix yet, so two layouts are never mixed. A lease is not
+/// moved: stop the old processes before the new ones start. Journals that old carry no mined
+/// nonce, so the foreign-chain check cannot judge them.
 pub async fn adopt_legacy_keys(conn: &mut ConnectionManager, legacy: &str, prefix: &str) -> Result<(), JournalError> {
-    let keys: Vec<String> = {
-        // Large pages: the keyspace holds every other service's keys too.
-        let mut scan = redis::cmd("SCAN");
-        scan.cursor_arg(0).arg("MATCH").arg(format!("{legacy}*")).arg("COUNT").arg(10_000);
-        let mut iter: redis::AsyncIter<String> = scan.iter_async(conn).await?;
-        let mut keys = Vec::new();
-        while let Some(key) = iter.next_item().await {
-            keys.push(key?);
-        }
-        keys
-    };
-    let moved: Vec<&String> = keys.iter().filter(|k| !k.ends_with(":leader")).collect();
-    for key in &moved {
-        let _: bool = conn.rename_nx(key.as_str(), format!("{prefix}{}", &key[legacy.len()..])).await?;
+    if !scan(conn, prefix).await?.is_empty() {
+        return Ok(());
     }
-    if !moved.is_empty() {
-        tracing::info!(from = legacy, to = prefix, keys = moved.len(), "adopted the keys kept before they were per chain");
+    let mut moved = 0usize;
+    for key in scan(conn, legacy).await?.iter().filter(|k| !k.ends_with(":leader")) {
+        // Another process adopting at the same moment may have moved it already.
+        match conn.rename_nx::<_, _, bool>(key.as_str(), format!("{prefix}{}", &key[legacy.len()..])).await {
+            Ok(renamed) => moved += usize::from(renamed),
+            Err(e) if e.to_string().contains("no such key") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if moved > 0 {
+        tracing::info!(from = legacy, to = prefix, keys = moved, "adopted the keys kept before they were per chain");
     }
     Ok(())
+}
+
+/// The keys under `prefix`, once each.
+async fn scan(conn: &mut ConnectionManager, prefix: &str) -> Result<std::collections::BTreeSet<String>, JournalError> {
+    // Large pages: the keyspace holds every other service's keys too.
+    let mut scan = redis::cmd("SCAN");
+    scan.cursor_arg(0).arg("MATCH").arg(format!("{prefix}*")).arg("COUNT").arg(10_000);
+    let mut iter: redis::AsyncIter<String> = scan.iter_async(conn).await?;
+    let mut keys = std::collections::BTreeSet::new();
+    while let Some(key) = iter.next_item().await {
+        keys.insert(key?);
+    }
+    Ok(keys)
 }
