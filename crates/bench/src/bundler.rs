@@ -6,7 +6,7 @@
 //! preVerificationGas the bundler asks for next to the reference formula's.
 
 use crate::client::{Conn, quantity};
-use crate::process::{self, Target, free_port};
+use crate::process::{self, Target, free_port, key_file};
 use crate::{GAS_LIMIT, fresh_dir, report, send_all, stats, workload, write_genesis};
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_signer::SignerSync;
@@ -103,12 +103,6 @@ fn proxy_alloc() -> Result<Value> {
     let local: Value = serde_json::from_slice(&std::fs::read("genesis/local.json").wrap_err("genesis/local.json (run from the repository)")?)?;
     let entry = local["alloc"].as_object().and_then(|a| a.iter().find(|(k, _)| k.parse::<Address>().ok() == Some(PROXY))).map(|(_, v)| v.clone());
     entry.ok_or_else(|| eyre!("genesis/local.json has no {PROXY}"))
-}
-
-fn key_file(dir: &Path, key: &PrivateKeySigner) -> Result<std::path::PathBuf> {
-    let path = dir.join("key");
-    std::fs::write(&path, format!("{}\n", alloy_primitives::hex::encode_prefixed(key.to_bytes())))?;
-    Ok(path)
 }
 
 /// `ande deploy`; the SimpleAccountFactory v0.7's address.

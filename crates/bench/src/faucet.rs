@@ -19,8 +19,7 @@ pub async fn run(ande: &Path, workdir: &Path, claims: usize, clients: usize) -> 
     let genesis = write_genesis(workdir, &workload::genesis(std::slice::from_ref(&key), 0, 30_000_000))?;
     let node = Target::ande(ande, &genesis, &fresh_dir(&workdir.join("ande-data"))?, "2s", &[]).await?;
     let faucet_dir = fresh_dir(&workdir.join("faucet-data"))?;
-    let key_file = faucet_dir.join("key");
-    std::fs::write(&key_file, format!("{}\n", alloy_primitives::hex::encode_prefixed(key.to_bytes())))?;
+    let key_file = crate::process::key_file(&faucet_dir, &key)?;
     let port = free_port()?;
     let mut faucet = Command::new(ande)
         .args(["faucet", "--web3-provider", &format!("http://{}", node.addr), "--trusted-proxies", "1", "--port", &port.to_string()])

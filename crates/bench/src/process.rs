@@ -3,7 +3,7 @@
 use crate::client::Conn;
 use eyre::{Result, eyre};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -107,4 +107,11 @@ impl Drop for Target {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Writes `key` as a secret file `dir/key`, the way the services read keys; its path.
+pub fn key_file(dir: &Path, key: &alloy_signer_local::PrivateKeySigner) -> Result<PathBuf> {
+    let path = dir.join("key");
+    std::fs::write(&path, format!("{}\n", alloy_primitives::hex::encode_prefixed(key.to_bytes())))?;
+    Ok(path)
 }

@@ -356,12 +356,17 @@ fn select(app: &App, state: &State, entry_point: Address) -> Vec<PoolOp> {
 /// touched the storage of no sender now in the mempool (STO-041), is not validated again.
 async fn revalidate(app: &App, entry_point: &EntryPoint, selected: Vec<PoolOp>) -> Result<Vec<PoolOp>, RpcError> {
     let head = app.node.block_number().await?;
+    // One look at the mempool's senders for the whole bundle, not a lock and a set per operation.
+    let senders: BTreeSet<Address> = app.state.lock().await.mempool.senders();
+    let senders = &senders;
     let checked: Vec<(PoolOp, Option<Result<PoolOp, RpcError>>)> = stream::iter(selected)
         .map(|pooled| async move {
-            let others: BTreeSet<Address> = app.state.lock().await.mempool.senders_except(pooled.op.sender);
-            if pooled.validated_block >= head && pooled.storage.is_disjoint(&others) {
+            // `storage` never holds the operation's own sender.
+            if pooled.validated_block >= head && pooled.storage.is_disjoint(senders) {
                 return (pooled, None);
             }
+            let mut others = senders.clone();
+            others.remove(&pooled.op.sender);
             let result = validate::validate(app, entry_point, &pooled.op, &others).await;
             (pooled, Some(result))
         })

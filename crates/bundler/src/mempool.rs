@@ -111,9 +111,16 @@ impl Mempool {
         self.by_hash.values()
     }
 
+    /// Every sender with an operation waiting.
+    pub fn senders(&self) -> BTreeSet<Address> {
+        self.by_sender.keys().map(|(_, s)| *s).collect()
+    }
+
     /// Every sender with an operation waiting, but `except`.
     pub fn senders_except(&self, except: Address) -> BTreeSet<Address> {
-        self.by_sender.keys().map(|(_, s)| *s).filter(|s| *s != except).collect()
+        let mut senders = self.senders();
+        senders.remove(&except);
+        senders
     }
 
     /// Operations in the mempool that name `address` as an entity or sender.
