@@ -77,6 +77,9 @@ describe('bad input', () => {
     assert.equal((await sendError(node, await alice.signTransaction({ ...base, gas: 1_000_000_000n, nonce: 0 }))).message, 'exceeds block gas limit');
     const pauper = privateKeyToAccount(generatePrivateKey());
     assert.equal((await sendError(node, await pauper.signTransaction({ ...base, nonce: 0 }))).message, 'insufficient funds for gas * price + value');
+    // gas × fee cap + value past 2^256: wrapped, it would cost 1 wei.
+    const wraps = 2n ** 256n - 21000n * parseGwei('100') + 1n;
+    assert.equal((await sendError(node, await alice.signTransaction({ ...base, value: wraps, nonce: 0 }))).message, 'insufficient funds for gas * price + value');
     const legacyUnprotected = await alice.signTransaction({ type: 'legacy', to: TO, value: 1n, gas: 21000n, gasPrice: parseGwei('100'), nonce: 0 });
     assert.match((await sendError(node, legacyUnprotected)).message, /only replay-protected/);
     const blob = serializeTransaction({

@@ -30,8 +30,10 @@ use tokio::sync::mpsc;
 /// transactions per sender).
 const FUNDERS: u64 = 40;
 const BLOCK_TIME: Duration = Duration::from_secs(2);
-/// How often receipts are asked for: the resolution of the inclusion times.
-const RECEIPT_POLL: Duration = Duration::from_millis(20);
+/// How often receipts are asked for after a block is published: the resolution of the
+/// inclusion times; for how long at most.
+const RECEIPT_POLL: Duration = Duration::from_millis(5);
+const RECEIPT_WINDOW: Duration = Duration::from_millis(500);
 /// Connections the receipts are asked for over, side by side.
 const RECEIPT_CONNECTIONS: usize = 8;
 /// How often the node's head is asked for: the resolution of when blocks are published.
@@ -302,7 +304,7 @@ async fn validation(bench: &Bench) -> Result<Value> {
             }
         }
     }
-    let seen = track(bench.bundler.addr, sent.clone(), Duration::from_secs(120)).await?;
+    let seen = track(bench, sent.clone(), Duration::from_secs(120)).await?;
     let (p50, p99) = (stats::percentile(&mut latencies, 50.0), stats::percentile(&mut latencies, 99.0));
     eprintln!(
         "bundler validation: {} of {} operations accepted ({} refused{}), eth_sendUserOperation p50 {p50:.1} ms p99 {p99:.1} ms; {} included",
@@ -346,7 +348,7 @@ async fn deploying(bench: &Bench) -> Result<Value> {
             }
         }
     }
-    let seen = track(bench.bundler.addr, sent.clone(), Duration::from_secs(120)).await?;
+    let seen = track(bench, sent.clone(), Duration::from_secs(120)).await?;
     let (p50, p99) = (stats::percentile(&mut latencies, 50.0), stats::percentile(&mut latencies, 99.0));
     eprintln!(
         "bundler validation, deploying: {} operations accepted ({retries} sends refused for the factory's mempool allowance and sent again), eth_sendUserOperation p50 {p50:.1} ms p99 {p99:.1} ms; {} included",
@@ -375,15 +377,15 @@ async fn pre_verification_gas(bench: &Bench) -> Result<Value> {
     Ok(figures.into())
 }
 
-/// When each operation's receipt was first seen at the bundler: polled every RECEIPT_POLL for
-/// those outstanding, until all are seen or `bound` passes after the last was handed over.
-async fn track(bundler: SocketAddr, sent: Vec<(B256, Instant)>, bound: Duration) -> Result<HashMap<B256, Seen>> {
+/// When each operation's receipt was first seen at the bundler, until all are seen or `bound`
+/// passes after the last was handed over.
+async fn track(bench: &Bench, sent: Vec<(B256, Instant)>, bound: Duration) -> Result<HashMap<B256, Seen>> {
     let (tx, rx) = mpsc::unbounded_channel();
     for item in sent {
         tx.send(item)?;
     }
     drop(tx);
-    follow_receipts(bundler, rx, bound).await
+    follow_receipts(bench.node.addr, bench.bundler.addr, rx, bound).await
 }
 
 /// A receipt as first seen: when, and the block that included the operation.
@@ -393,11 +395,18 @@ struct Seen {
     block: u64,
 }
 
-async fn follow_receipts(bundler: SocketAddr, mut rx: mpsc::UnboundedReceiver<(B256, Instant)>, bound: Duration) -> Result<HashMap<B256, Seen>> {
+/// Receipts are asked for when the node publishes a block (its head polled every HEAD_POLL),
+/// then every RECEIPT_POLL until a look finds nothing new or RECEIPT_WINDOW passes: a receipt
+/// cannot exist before its block, and asking for every outstanding operation all the time
+/// would load the node and the bundler more than the operations themselves do.
+async fn follow_receipts(node: SocketAddr, bundler: SocketAddr, mut rx: mpsc::UnboundedReceiver<(B256, Instant)>, bound: Duration) -> Result<HashMap<B256, Seen>> {
     let mut conns = Vec::with_capacity(RECEIPT_CONNECTIONS);
     for _ in 0..RECEIPT_CONNECTIONS {
         conns.push(Conn::open(bundler).await?);
     }
+    let mut heads = Conn::open(node).await?;
+    let mut head = 0;
+    let (mut window_until, mut found_in_window) = (Instant::now(), false);
     let mut outstanding: Vec<B256> = Vec::new();
     let mut seen = HashMap::new();
     let mut closed_at = None;
@@ -412,35 +421,55 @@ async fn follow_receipts(bundler: SocketAddr, mut rx: mpsc::UnboundedReceiver<(B
                 }
             }
         }
-        // Each receipt carries its bundle's whole transaction receipt: small batches, side by
-        // side, so a pass takes about one batch's time however many are outstanding.
-        let share = outstanding.len().div_ceil(RECEIPT_CONNECTIONS).max(1);
-        let passes = conns.iter_mut().zip(outstanding.chunks(share)).map(|(conn, part)| async move {
-            let mut answered = Vec::with_capacity(part.len());
-            for chunk in part.chunks(25) {
-                let params: Vec<Value> = chunk.iter().map(|h| json!([h])).collect();
-                let answers = conn.batch("eth_getUserOperationReceipt", &params).await?;
-                answered.extend(chunk.iter().copied().zip(answers).map(|(h, a)| (h, a, Instant::now())));
-            }
-            Ok::<_, eyre::Report>(answered)
-        });
-        let mut still = Vec::with_capacity(outstanding.len());
-        for answered in futures_util::future::try_join_all(passes).await? {
-            for (hash, answer, at) in answered {
-                match answer {
-                    Ok(receipt) if !receipt.is_null() => {
-                        seen.insert(hash, Seen { at, block: quantity(&receipt["receipt"]["blockNumber"])? });
-                    }
-                    _ => still.push(hash),
-                }
-            }
-        }
-        outstanding = still;
-        if closed_at.is_some_and(|t| outstanding.is_empty() || t.elapsed() > bound) {
+        if closed_at.is_some_and(|t: Instant| outstanding.is_empty() || t.elapsed() > bound) {
             return Ok(seen);
         }
+        let number = quantity(&heads.call("eth_blockNumber", json!([])).await?)?;
+        if number > head {
+            head = number;
+            (window_until, found_in_window) = (Instant::now() + RECEIPT_WINDOW, false);
+        }
+        if Instant::now() >= window_until || outstanding.is_empty() {
+            tokio::time::sleep(HEAD_POLL).await;
+            continue;
+        }
+        let before = seen.len();
+        outstanding = receipts_pass(&mut conns, outstanding, &mut seen).await?;
+        let found = seen.len() > before;
+        if found_in_window && !found {
+            window_until = Instant::now();
+        }
+        found_in_window |= found;
         tokio::time::sleep(RECEIPT_POLL).await;
     }
+}
+
+/// One look at every outstanding operation's receipt; returns those still without one. Each
+/// receipt carries its bundle's whole transaction receipt: small batches, side by side, so a
+/// look takes about one batch's time however many are outstanding.
+async fn receipts_pass(conns: &mut [Conn], outstanding: Vec<B256>, seen: &mut HashMap<B256, Seen>) -> Result<Vec<B256>> {
+    let share = outstanding.len().div_ceil(conns.len()).max(1);
+    let passes = conns.iter_mut().zip(outstanding.chunks(share)).map(|(conn, part)| async move {
+        let mut answered = Vec::with_capacity(part.len());
+        for chunk in part.chunks(25) {
+            let params: Vec<Value> = chunk.iter().map(|h| json!([h])).collect();
+            let answers = conn.batch("eth_getUserOperationReceipt", &params).await?;
+            answered.extend(chunk.iter().copied().zip(answers).map(|(h, a)| (h, a, Instant::now())));
+        }
+        Ok::<_, eyre::Report>(answered)
+    });
+    let mut still = Vec::with_capacity(outstanding.len());
+    for answered in futures_util::future::try_join_all(passes).await? {
+        for (hash, answer, at) in answered {
+            match answer {
+                Ok(receipt) if !receipt.is_null() => {
+                    seen.insert(hash, Seen { at, block: quantity(&receipt["receipt"]["blockNumber"])? });
+                }
+                _ => still.push(hash),
+            }
+        }
+    }
+    Ok(still)
 }
 
 /// When each block was first seen at the node (polled every HEAD_POLL), in order, until `stop`.
@@ -468,7 +497,7 @@ async fn inclusion(bench: &Bench, rate: u64, seconds: u64, connections: usize) -
     let ops: Vec<UserOperation> = (0..count).map(|i| bench.operation(i, false, limits)).collect::<Result<_>>()?;
     let ops = Arc::new(ops);
     let (tx, rx) = mpsc::unbounded_channel();
-    let follower = tokio::spawn(follow_receipts(bench.bundler.addr, rx, Duration::from_secs(60)));
+    let follower = tokio::spawn(follow_receipts(bench.node.addr, bench.bundler.addr, rx, Duration::from_secs(60)));
     let (stop_heads, stopped) = tokio::sync::watch::channel(false);
     let heads = tokio::spawn(watch_heads(bench.node.addr, stopped));
     let start = Instant::now() + Duration::from_millis(100);
@@ -540,7 +569,7 @@ async fn sustained(bench: &Arc<Bench>, seconds: u64, connections: usize) -> Resu
     let first_block = quantity(&conn.call("eth_blockNumber", json!([])).await?)? + 1;
     let cpu_before = (bench.node.cpu_seconds()?, bench.bundler.cpu_seconds()?, process::cpu_seconds(std::process::id())?);
     let (tx, rx) = mpsc::unbounded_channel();
-    let follower = tokio::spawn(follow_receipts(bench.bundler.addr, rx, Duration::from_secs(120)));
+    let follower = tokio::spawn(follow_receipts(bench.node.addr, bench.bundler.addr, rx, Duration::from_secs(120)));
     let started = Instant::now();
     let end = started + Duration::from_secs(seconds);
     let next = Arc::new(AtomicUsize::new(0));

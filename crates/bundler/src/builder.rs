@@ -28,7 +28,7 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// A bundle handed to the sender and not settled yet.
@@ -47,6 +47,8 @@ const BUNDLE_LIFETIME_BLOCKS: u64 = 20;
 /// bundle's own, beyond the operations' limits.
 const INNER_GAS_OVERHEAD: u128 = 10_000;
 const BUNDLE_OVERHEAD: u128 = 50_000;
+/// Blocks indexed in one round up to which their bundles' receipts are fetched with them.
+const PREFETCH_BLOCKS: u64 = 4;
 /// Second validations run at once while a bundle is built.
 const REVALIDATIONS: usize = 8;
 /// Storage lookups the node accepts in one transaction's conditions.
@@ -54,6 +56,7 @@ const MAX_CONDITION_LOOKUPS: u64 = 1000;
 
 pub async fn run(app: Arc<App>, mut heads: watch::Receiver<u64>, mut shutdown: watch::Receiver<bool>) {
     let mut last = 0u64;
+    let mut clock = HeadClock::default();
     loop {
         tokio::select! {
             changed = heads.changed() => if changed.is_err() { return },
@@ -61,7 +64,7 @@ pub async fn run(app: Arc<App>, mut heads: watch::Receiver<u64>, mut shutdown: w
                 // Gathers what else arrives; a new head meanwhile goes first (its round
                 // bundles these too), so receipts never wait behind a gathering.
                 tokio::select! {
-                    _ = tokio::time::sleep(app.args.bundle_delay) => {
+                    _ = tokio::time::sleep(clock.gathering(app.args.bundle_delay, Instant::now())) => {
                         if let Err(e) = on_arrival(&app, last).await {
                             tracing::warn!(head = last, error = %e, "bundling new operations failed; trying again on the next head");
                         }
@@ -77,10 +80,42 @@ pub async fn run(app: Arc<App>, mut heads: watch::Receiver<u64>, mut shutdown: w
         if head <= last {
             continue;
         }
+        clock.seen(head, last, Instant::now());
         last = head;
         if let Err(e) = on_head(&app, head).await {
             tracing::warn!(head, error = %e, "bundling round failed; trying again on the next head");
         }
+    }
+}
+
+/// When the next head is due, from when the last two arrived: the sequencer closes a block
+/// shortly before it publishes it (by about the block's own work), so operations arriving
+/// within CUTOFF_GUARD of the next head are bundled at once rather than gathered past it.
+#[derive(Default)]
+struct HeadClock {
+    last: Option<Instant>,
+    interval: Option<Duration>,
+}
+
+/// Longer than any block's build and commit on the sequencer, shorter than a block time.
+const CUTOFF_GUARD: Duration = Duration::from_millis(200);
+
+impl HeadClock {
+    fn seen(&mut self, head: u64, previous: u64, at: Instant) {
+        // Only consecutive heads tell the block time.
+        self.interval = if head == previous + 1 { self.last.map(|l| at.saturating_duration_since(l)) } else { None };
+        self.last = Some(at);
+    }
+
+    /// How long to gather operations arriving at `now`.
+    fn gathering(&self, delay: Duration, now: Instant) -> Duration {
+        let (Some(last), Some(interval)) = (self.last, self.interval) else { return delay };
+        let next = last + interval;
+        // A head a whole interval late: the chain paused (or produces lazily), no prediction.
+        if now >= next + interval {
+            return delay;
+        }
+        delay.min(next.saturating_duration_since(now + CUTOFF_GUARD))
     }
 }
 
@@ -138,6 +173,10 @@ pub async fn index_to(app: &App, head: u64) -> Result<(), RpcError> {
     };
     let addresses: Vec<Address> = app.entry_points.iter().map(|e| e.address).collect();
     let events = index::events(&app.node, &addresses, from, head).await?;
+    // Following heads, the bundles' receipts are wanted next; not when catching up.
+    if head - from < PREFETCH_BLOCKS {
+        app.receipts.prefetch(&app.node, &events).await;
+    }
     let mut state = app.state.lock().await;
     let mut changes = Vec::new();
     for mut included in events {
@@ -548,10 +587,35 @@ pub async fn included(app: &App, hash: &B256) -> Result<Option<Included>, RpcErr
     };
     let Some(record) = app.sender.get(&key).await.map_err(RpcError::internal)? else { return Ok(None) };
     for tx in record.hashes() {
-        let receipt: Option<serde_json::Value> = app.node.request("eth_getTransactionReceipt", jsonrpsee::rpc_params![tx]).await?;
+        let receipt = app.receipts.fetch(&app.node, tx).await?;
         if let Some(found) = receipt.and_then(|r| index::in_receipt(&r, pooled.entry_point, hash)) {
             return Ok(Some(Included { op: Some(pooled), ..found }));
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gathering_ends_before_the_predicted_cutoff() {
+        let delay = Duration::from_millis(50);
+        let t0 = Instant::now();
+        let block = Duration::from_secs(2);
+        let mut clock = HeadClock::default();
+        assert_eq!(clock.gathering(delay, t0), delay, "no heads yet: no prediction");
+        clock.seen(10, 0, t0);
+        assert_eq!(clock.gathering(delay, t0), delay, "one head tells no interval");
+        clock.seen(11, 10, t0 + block);
+        let head = t0 + block;
+        assert_eq!(clock.gathering(delay, head + Duration::from_millis(100)), delay, "early in the block: the full wait");
+        let near = head + block - CUTOFF_GUARD - Duration::from_millis(20);
+        assert_eq!(clock.gathering(delay, near), Duration::from_millis(20), "the wait ends at the guard");
+        assert_eq!(clock.gathering(delay, head + block - Duration::from_millis(10)), Duration::ZERO, "within the guard: at once");
+        assert_eq!(clock.gathering(delay, head + block * 2 + Duration::from_millis(1)), delay, "a head a whole interval late: no prediction");
+        clock.seen(14, 11, head + block);
+        assert_eq!(clock.gathering(delay, head + block * 2 - Duration::from_millis(10)), delay, "heads skipped: no interval");
+    }
 }

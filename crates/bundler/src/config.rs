@@ -92,7 +92,8 @@ pub struct BundlerArgs {
     #[arg(long = "min-balance", env = "BUNDLER_MIN_BALANCE", default_value = "100000000000000000")]
     pub min_balance: U256,
     /// Operations accepted between heads are bundled after this wait (which gathers others),
-    /// at most once per wait, so they make the block being built instead of the next one.
+    /// at most once per wait, so they make the block being built instead of the next one; at
+    /// once within 200 ms of the next head, predicted from the last two.
     #[arg(long = "bundle-delay", env = "BUNDLE_DELAY", default_value = "50ms", value_parser = ande_chain::parse_duration)]
     pub bundle_delay: std::time::Duration,
     /// Bundles in flight at once per EntryPoint, each with its own operations: at least a block

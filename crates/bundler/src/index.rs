@@ -2,20 +2,92 @@
 //! EntryPoints emit, read block by block as heads arrive (a cursor in the store, so nothing is
 //! missed across restarts), so receipts never need a wide `eth_getLogs` scan. An operation in a
 //! bundle in flight is looked up in its bundle's receipt, so its receipt answers as soon as the
-//! node has the block, before the index has read it.
+//! node has the block, before the index has read it. The transaction receipts of recently
+//! included bundles are kept in memory, fetched once as their block is indexed, so the receipts
+//! of a bundle's operations cost no node call each.
 
 use crate::errors::RpcError;
 use crate::mempool::PoolOp;
 use alloy_primitives::{Address, B256, Bytes, U64, U256};
 use alloy_sol_types::SolEvent;
+use futures_util::StreamExt;
 use ande_contracts::abi::IEntryPoint;
 use ande_sender::NodeClient;
 use jsonrpsee::rpc_params;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 /// Blocks read per `eth_getLogs`.
 const RANGE: u64 = 500;
+/// Transaction receipts kept in memory: many blocks' bundles at any realistic rate.
+const CACHED_RECEIPTS: usize = 4096;
+/// Receipts fetched at once when a block is indexed.
+const RECEIPT_FETCHES: usize = 8;
+
+/// The transaction receipts of recent bundles, by transaction hash, oldest evicted first. One
+/// fetch per transaction however many ask at once: when a block lands, every operation of its
+/// bundles is asked for at the same moment.
+#[derive(Default)]
+pub struct ReceiptCache {
+    inner: parking_lot::Mutex<(HashMap<B256, Slot>, VecDeque<B256>)>,
+}
+
+type Slot = Arc<tokio::sync::OnceCell<Option<Arc<Value>>>>;
+
+impl ReceiptCache {
+    fn slot(&self, tx: B256) -> Slot {
+        let mut inner = self.inner.lock();
+        let (map, order) = &mut *inner;
+        let slot = map
+            .entry(tx)
+            .or_insert_with(|| {
+                order.push_back(tx);
+                Slot::default()
+            })
+            .clone();
+        while order.len() > CACHED_RECEIPTS {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+        slot
+    }
+
+    /// The receipt of `tx`, from memory or the node; only a mined one is kept.
+    pub async fn fetch(&self, node: &NodeClient, tx: B256) -> Result<Option<Arc<Value>>, RpcError> {
+        let slot = self.slot(tx);
+        let receipt = slot
+            .get_or_try_init(|| async {
+                let receipt: Option<Value> = node.request("eth_getTransactionReceipt", rpc_params![tx]).await?;
+                Ok::<_, RpcError>(receipt.filter(|r| !r.is_null()).map(Arc::new))
+            })
+            .await?
+            .clone();
+        if receipt.is_none() {
+            // Not mined yet: asked for again next time.
+            let mut inner = self.inner.lock();
+            if inner.0.get(&tx).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                inner.0.remove(&tx);
+                inner.1.retain(|t| *t != tx);
+            }
+        }
+        Ok(receipt)
+    }
+
+    /// The receipts of the transactions the events came from, fetched side by side. Only a
+    /// head start: one that fails is fetched when asked for.
+    pub async fn prefetch(&self, node: &NodeClient, events: &[Included]) {
+        let mut txs: Vec<B256> = events.iter().map(|e| e.transaction_hash).collect();
+        txs.sort_unstable();
+        txs.dedup();
+        let fetched: Vec<Result<_, RpcError>> = futures_util::stream::iter(txs).map(|tx| self.fetch(node, tx)).buffer_unordered(RECEIPT_FETCHES).collect().await;
+        if let Some(Err(e)) = fetched.into_iter().find(Result::is_err) {
+            tracing::debug!(error = %e, "fetching the receipts of a block's bundles failed; they are fetched when asked for");
+        }
+    }
+}
 
 /// Where an operation was included, from its `UserOperationEvent`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,8 +169,8 @@ fn decode(log: RpcLog) -> Option<Included> {
 /// `eth_getUserOperationReceipt`: the event's fields, the logs the operation emitted (those of
 /// its transaction between the previous operation's event and its own), and the transaction's
 /// receipt.
-pub async fn receipt(node: &NodeClient, included: &Included) -> Result<Value, RpcError> {
-    let tx_receipt: Value = node.request("eth_getTransactionReceipt", rpc_params![included.transaction_hash]).await?;
+pub async fn receipt(node: &NodeClient, cache: &ReceiptCache, included: &Included) -> Result<Value, RpcError> {
+    let tx_receipt = cache.fetch(node, included.transaction_hash).await?.ok_or_else(|| RpcError::internal(format!("the node has no receipt for {}, which the index holds", included.transaction_hash)))?;
     let logs = tx_receipt.get("logs").and_then(Value::as_array).cloned().unwrap_or_default();
     let index = |l: &Value| l.get("logIndex").and_then(Value::as_str).and_then(|i| u64::from_str_radix(i.trim_start_matches("0x"), 16).ok());
     let topic0 = |l: &Value| l.get("topics").and_then(|t| t.get(0)).and_then(Value::as_str).map(str::to_lowercase);
@@ -132,7 +204,7 @@ pub async fn receipt(node: &NodeClient, included: &Included) -> Result<Value, Rp
         "success": included.success,
         "reason": reason,
         "logs": own,
-        "receipt": tx_receipt,
+        "receipt": tx_receipt.as_ref(),
     }))
 }
 
@@ -148,4 +220,24 @@ pub async fn op_from_bundle(node: &NodeClient, included: &Included, chain_id: u6
         .into_iter()
         .find(|op| ande_contracts::userop::hash_packed(op, version, included.entry_point, chain_id) == included.user_op_hash)
         .map(ande_contracts::userop::UserOperation::unpack))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_receipt_cache_keeps_the_newest() {
+        let cache = ReceiptCache::default();
+        let tx = |i: u64| B256::from(U256::from(i));
+        let first = cache.slot(tx(0));
+        assert!(Arc::ptr_eq(&first, &cache.slot(tx(0))), "one slot per transaction, shared by those who ask");
+        for i in 1..=CACHED_RECEIPTS as u64 {
+            cache.slot(tx(i));
+        }
+        let inner = cache.inner.lock();
+        assert_eq!(inner.0.len(), CACHED_RECEIPTS);
+        assert!(!inner.0.contains_key(&tx(0)), "the oldest left first");
+        assert!(inner.0.contains_key(&tx(CACHED_RECEIPTS as u64)));
+    }
 }

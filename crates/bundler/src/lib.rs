@@ -101,6 +101,7 @@ pub struct App {
     pub auto_bundle: AtomicBool,
     pub snapshot: RwLock<Snapshot>,
     pub stats: stats::Stats,
+    pub receipts: index::ReceiptCache,
 }
 
 impl App {
@@ -168,6 +169,7 @@ pub async fn run(args: BundlerArgs, mut shutdown: watch::Receiver<bool>) -> Resu
         policy,
         snapshot: RwLock::new(Snapshot::default()),
         stats: stats::Stats::default(),
+        receipts: index::ReceiptCache::default(),
         args,
     });
     app.sender.check_chain().await?;

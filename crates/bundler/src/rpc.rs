@@ -179,7 +179,7 @@ impl BundlerApiServer for Rpc {
 
     async fn get_user_operation_receipt(&self, hash: B256) -> RpcResult<Option<Value>> {
         let Some(included) = builder::included(&self.app, &hash).await.map_err(|e| refused(&self.app, e))? else { return Ok(None) };
-        index::receipt(&self.app.node, &included).await.map(Some).map_err(|e| refused(&self.app, e))
+        index::receipt(&self.app.node, &self.app.receipts, &included).await.map(Some).map_err(|e| refused(&self.app, e))
     }
 
     fn supported_entry_points(&self) -> RpcResult<Vec<Address>> {

@@ -89,14 +89,15 @@ pub struct App {
 }
 
 impl App {
-    /// The mean block time over the last 100 indexed blocks.
+    /// The mean block time over the last 100 indexed blocks. The genesis is left out: its
+    /// timestamp is the chain's configuration (0 on a local chain), not when it was produced.
     async fn block_time_ms(&self) -> Result<Option<u64>, sqlx::Error> {
-        let rows = self.db.fetch_all("SELECT number, timestamp FROM blocks ORDER BY number DESC LIMIT 100", &[]).await?;
+        let rows = self.db.fetch_all("SELECT number, timestamp FROM blocks WHERE number > 0 ORDER BY number DESC LIMIT 100", &[]).await?;
         use sqlx::Row;
         let first = rows.last().map(|r| (r.try_get::<i64, _>("number"), r.try_get::<i64, _>("timestamp")));
         let last = rows.first().map(|r| (r.try_get::<i64, _>("number"), r.try_get::<i64, _>("timestamp")));
         Ok(match (first, last) {
-            (Some((Ok(n0), Ok(t0))), Some((Ok(n1), Ok(t1)))) if n1 > n0 => Some(((t1 - t0) * 1000 / (n1 - n0)) as u64),
+            (Some((Ok(n0), Ok(t0))), Some((Ok(n1), Ok(t1)))) if n1 > n0 && t1 >= t0 => Some(((t1 - t0) * 1000 / (n1 - n0)) as u64),
             _ => None,
         })
     }

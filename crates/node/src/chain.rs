@@ -168,7 +168,7 @@ impl Chain {
         if tx.nonce() < account.nonce {
             return Err(PoolError::NonceTooLow);
         }
-        let cost = alloy_primitives::U256::from(tx.gas_limit()) * alloy_primitives::U256::from(tx.max_fee_per_gas()) + tx.value();
+        let cost = crate::pool::max_cost(tx.gas_limit(), tx.max_fee_per_gas(), tx.value());
         if account.balance < cost {
             return Err(PoolError::InsufficientFunds);
         }

@@ -56,10 +56,12 @@ impl PoolTx {
         let base = u128::from(base_fee);
         (self.max_fee() >= base).then(|| self.max_tip().min(self.max_fee() - base))
     }
-    /// The most the transaction can cost: gas × fee cap + value.
-    pub fn cost(&self) -> U256 {
-        U256::from(self.tx.gas_limit()) * U256::from(self.max_fee()) + self.tx.value()
-    }
+}
+
+/// The most a transaction can cost: gas × fee cap + value, saturating (U256 arithmetic wraps,
+/// and a wrapped cost would pass any balance check).
+pub fn max_cost(gas_limit: u64, max_fee: u128, value: U256) -> U256 {
+    U256::from(gas_limit).saturating_mul(U256::from(max_fee)).saturating_add(value)
 }
 
 #[derive(Debug, Default)]
@@ -145,26 +147,32 @@ impl Pool {
         let new = Arc::new(PoolTx { hash, tx, encoded, seq: self.seq, conditions });
         let sender = new.sender();
         let bump = self.limits.price_bump_percent;
-        let entry = self.senders.entry(sender).or_default();
+        // Checked before the sender gets an entry, so a refused new sender leaves none behind.
+        let known = self.senders.get_mut(&sender);
         // Nonces only grow: a caller's state read may predate a block the pool already saw.
-        entry.state_nonce = entry.state_nonce.max(state_nonce);
-        if new.nonce() < entry.state_nonce {
+        let state_nonce = known.as_ref().map_or(state_nonce, |e| e.state_nonce.max(state_nonce));
+        if let Some(entry) = known {
+            entry.state_nonce = state_nonce;
+        }
+        if new.nonce() < state_nonce {
             return Err(PoolError::NonceTooLow);
         }
         let mut replaced = None;
-        if let Some(old) = entry.by_nonce.get(&new.nonce()) {
+        let entry = self.senders.get(&sender);
+        if let Some(old) = entry.and_then(|e| e.by_nonce.get(&new.nonce())) {
             let needs = |old: u128| old.saturating_mul(100 + bump).div_ceil(100);
             if new.max_fee() < needs(old.max_fee()) || new.max_tip() < needs(old.max_tip()) {
                 return Err(PoolError::ReplacementUnderpriced);
             }
             replaced = Some(old.hash);
-        } else if entry.by_nonce.len() >= self.limits.max_per_sender {
+        } else if entry.is_some_and(|e| e.by_nonce.len() >= self.limits.max_per_sender) {
             return Err(PoolError::SenderLimit);
         }
         if replaced.is_none() && self.by_hash.len() >= self.limits.max_count {
             self.evict_for(&new)?;
         }
         let entry = self.senders.entry(sender).or_default();
+        entry.state_nonce = state_nonce;
         entry.by_nonce.insert(new.nonce(), new.clone());
         if let Some(old) = replaced {
             self.by_hash.remove(&old);
@@ -394,6 +402,23 @@ mod tests {
         add(&mut pool, 3, 0, 100, 9).unwrap();
         assert_eq!(pool.len(), 2);
         assert!(!pool.senders.contains_key(&Address::repeat_byte(1)));
+    }
+
+    #[test]
+    fn a_refused_new_sender_leaves_no_entry() {
+        let mut pool = Pool::new(PoolLimits { max_count: 1, ..Default::default() });
+        add(&mut pool, 1, 0, 100, 5).unwrap();
+        assert_eq!(add(&mut pool, 2, 0, 100, 1), Err(PoolError::PoolFull));
+        let (hash, tx) = tx(3, 0, 100, 50);
+        assert_eq!(pool.insert(hash, tx, Bytes::new(), 4), Err(PoolError::NonceTooLow));
+        assert_eq!(pool.senders.len(), 1, "only the sender in the pool has an entry");
+    }
+
+    #[test]
+    fn the_most_a_transaction_costs_saturates() {
+        assert_eq!(max_cost(21_000, 10, U256::from(5)), U256::from(210_005));
+        assert_eq!(max_cost(21_000, 1, U256::MAX), U256::MAX, "no wrap to a cost any balance covers");
+        assert_eq!(max_cost(u64::MAX, u128::MAX, U256::ZERO), U256::from(u64::MAX) * U256::from(u128::MAX));
     }
 
     #[test]

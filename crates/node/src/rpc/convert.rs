@@ -2,7 +2,7 @@
 
 use crate::storage::{StoreReader, StoredTx};
 use crate::error::StoreError;
-use alloy_consensus::{Header, Transaction as _, TxEnvelope, transaction::Recovered};
+use alloy_consensus::{Header, ReceiptEnvelope, Transaction as _, TxEnvelope, transaction::Recovered};
 use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, B256, U256};
 use alloy_rpc_types_eth::{Block, BlockTransactions, Log, Transaction, TransactionReceipt};
@@ -75,37 +75,57 @@ pub fn rpc_receipts(reader: &StoreReader, header: &Header, hash: B256) -> Result
     let receipts = reader.receipts(header.number)?;
     let hashes = reader.block_tx_hashes(header.number)?;
     let mut out = Vec::with_capacity(receipts.len());
-    let mut log_index = 0u64;
-    let mut previous_gas = 0u64;
+    let (mut log_index, mut previous_gas) = (0u64, 0u64);
     for (index, (receipt, tx_hash)) in receipts.into_iter().zip(hashes).enumerate() {
         let stored = reader.transaction(&tx_hash)?.ok_or_else(|| StoreError::Corrupt(format!("missing tx {tx_hash}")))?;
-        let tx = decode_tx(&stored)?;
-        let cumulative = receipt.cumulative_gas_used();
-        let gas_used = cumulative - previous_gas;
-        previous_gas = cumulative;
+        let (logs, cumulative) = (receipt.logs().len() as u64, receipt.cumulative_gas_used());
         let meta = LogMeta { block_hash: hash, block_number: header.number, timestamp: header.timestamp, tx_hash, tx_index: index as u64 };
-        let inner = receipt.map_logs(|log| {
-            let rpc = meta.log(log, log_index);
-            log_index += 1;
-            rpc
-        });
-        let contract_address = tx.kind().is_create().then(|| stored.sender.create(tx.nonce()));
-        out.push(TransactionReceipt {
-            inner,
-            transaction_hash: tx_hash,
-            transaction_index: Some(index as u64),
-            block_hash: Some(hash),
-            block_number: Some(header.number),
-            gas_used,
-            effective_gas_price: tx.effective_gas_price(header.base_fee_per_gas),
-            blob_gas_used: None,
-            blob_gas_price: None,
-            from: stored.sender,
-            to: tx.to(),
-            contract_address,
-        });
+        out.push(rpc_receipt(header, meta, &stored, receipt, previous_gas, log_index)?);
+        (log_index, previous_gas) = (log_index + logs, cumulative);
     }
     Ok(out)
+}
+
+/// The receipt of one stored transaction: its block's receipts are read for the gas and log
+/// positions before it, but only its own transaction is decoded.
+pub fn rpc_receipt_of(reader: &StoreReader, header: &Header, hash: B256, tx_hash: B256, stored: &StoredTx) -> Result<Option<TransactionReceipt>, StoreError> {
+    let mut receipts = reader.receipts(header.number)?;
+    let index = stored.index as usize;
+    if index >= receipts.len() {
+        return Ok(None);
+    }
+    let log_index = receipts[..index].iter().map(|r| r.logs().len() as u64).sum();
+    let previous_gas = index.checked_sub(1).map_or(0, |i| receipts[i].cumulative_gas_used());
+    let receipt = receipts.swap_remove(index);
+    let meta = LogMeta { block_hash: hash, block_number: header.number, timestamp: header.timestamp, tx_hash, tx_index: stored.index.into() };
+    Ok(Some(rpc_receipt(header, meta, stored, receipt, previous_gas, log_index)?))
+}
+
+/// One receipt in RPC form, from the gas used and the logs emitted before it in its block.
+fn rpc_receipt(header: &Header, meta: LogMeta, stored: &StoredTx, receipt: ReceiptEnvelope, previous_gas: u64, mut log_index: u64) -> Result<TransactionReceipt, StoreError> {
+    let tx = decode_tx(stored)?;
+    let gas_used = receipt.cumulative_gas_used() - previous_gas;
+    let (tx_hash, index, block_hash) = (meta.tx_hash, meta.tx_index, meta.block_hash);
+    let inner = receipt.map_logs(|log| {
+        let rpc = meta.log(log, log_index);
+        log_index += 1;
+        rpc
+    });
+    let contract_address = tx.kind().is_create().then(|| stored.sender.create(tx.nonce()));
+    Ok(TransactionReceipt {
+        inner,
+        transaction_hash: tx_hash,
+        transaction_index: Some(index),
+        block_hash: Some(block_hash),
+        block_number: Some(header.number),
+        gas_used,
+        effective_gas_price: tx.effective_gas_price(header.base_fee_per_gas),
+        blob_gas_used: None,
+        blob_gas_price: None,
+        from: stored.sender,
+        to: tx.to(),
+        contract_address,
+    })
 }
 
 /// Where a log sits in the chain.

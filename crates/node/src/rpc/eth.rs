@@ -399,8 +399,7 @@ impl EthApiServer for EthRpc {
         let reader = self.reader()?;
         let Some(stored) = reader.transaction(&hash)? else { return Ok(None) };
         let (header, block_hash) = reader.sealed_header(stored.block)?.ok_or_else(|| error::internal("missing header"))?;
-        let receipts = convert::rpc_receipts(&reader, &header, block_hash)?;
-        Ok(receipts.into_iter().nth(stored.index as usize))
+        Ok(convert::rpc_receipt_of(&reader, &header, block_hash, hash, &stored)?)
     }
 
     fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
