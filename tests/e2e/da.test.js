@@ -79,6 +79,7 @@ test('a full node rebuilds the chain from DA and reaches the same head hash and 
   const da = await startDa();
   const sequencer = await startSequencer(da, 'e2e-follow');
   const full = await startFullNode(da, 'e2e-follow', sequencer);
+  let misconfigured;
   try {
     const { publicClient, wallet } = clients(sequencer, DEV_KEYS[1]);
     const token = compile('AndeToken.sol', 'AndeToken');
@@ -117,7 +118,22 @@ test('a full node rebuilds the chain from DA and reaches the same head hash and 
     const fullStatus = await daStatus(full);
     assert.equal(fullStatus.role, 'full');
     assert.equal(fullStatus.rejectedBlobs, 0);
+    assert.equal((await fetch(`${full.rpcUrl}/health`)).status, 200);
+    // A full node told the wrong sequencer address sees only blobs it refuses: /health says so.
+    const wrong = privateKeyToAccount(DEV_KEYS[1]).address;
+    misconfigured = await startNode({ args: ['--mode', 'full'], env: { ...daEnv(da, 'e2e-follow'), SEQUENCER_ADDRESS: wrong }, listening: true });
+    const health = await waitFor(async () => {
+      const res = await fetch(`${misconfigured.rpcUrl}/health`);
+      const body = await res.json();
+      return res.status === 503 && body.status === 'degraded' ? body : null;
+    }, { timeout: 30_000, what: 'the misconfigured full node to report its refused blobs' });
+    assert.match(health.reason, /blobs in the namespace refused and none accepted \(last: DA height \d+: bad signature: signed by 0x[0-9a-fA-F]{40}, not the sequencer/);
+    assert.ok(health.reason.includes(`is ${wrong} the address that signs this chain's batches`), health.reason);
+    const wrongStatus = await daStatus(misconfigured);
+    assert.equal(wrongStatus.acceptedBatches, 0);
+    assert.ok(wrongStatus.rejectedBlobs > 0);
   } finally {
+    await misconfigured?.stop();
     await full.stop();
     await sequencer.stop();
     await da.stop();

@@ -79,6 +79,20 @@ pub struct NodeArgs {
     /// Most open connections per server.
     #[arg(long = "rpc.max-connections", env = "RPC_MAX_CONNECTIONS", default_value_t = 1000)]
     pub rpc_max_connections: u32,
+    /// `debug_trace*` requests run at once; 0: the cores less two, at least two.
+    #[arg(long = "rpc.max-tracing-requests", env = "RPC_MAX_TRACING_REQUESTS", default_value_t = 0)]
+    pub rpc_max_tracing_requests: usize,
+    /// `eth_getLogs` and log-filter polls run at once; 0: as many as the cores.
+    #[arg(long = "rpc.max-logs-requests", env = "RPC_MAX_LOGS_REQUESTS", default_value_t = 0)]
+    pub rpc_max_logs_requests: usize,
+    /// `eth_call`, `eth_estimateGas`, `eth_createAccessList`, `eth_getProof` and
+    /// `eth_feeHistory` run at once; 0: twice the cores.
+    #[arg(long = "rpc.max-call-requests", env = "RPC_MAX_CALL_REQUESTS", default_value_t = 0)]
+    pub rpc_max_call_requests: usize,
+    /// Requests of each of those three kinds waiting beyond those running; more are refused
+    /// at once with -32005.
+    #[arg(long = "rpc.max-waiting-requests", env = "RPC_MAX_WAITING_REQUESTS", default_value_t = 1024)]
+    pub rpc_max_waiting_requests: usize,
     /// Allowed CORS origins, comma-separated; `*` allows any.
     #[arg(long = "rpc.cors", env = "RPC_CORS", default_value = "*")]
     pub rpc_cors: String,

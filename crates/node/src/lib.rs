@@ -66,9 +66,11 @@ pub async fn run(args: NodeArgs, shutdown: Shutdown) -> Result<(), NodeError> {
     metrics::install(metrics_addr).map_err(NodeError::Other)?;
     let module = rpc::module(chain.clone(), forward).map_err(|e| NodeError::Other(e.to_string()))?;
     let mut handles = Vec::new();
+    // One budget for the node, whichever port a request comes in on.
+    let budget = Arc::new(rpc::budget::Budget::from_args(&args));
     for port in [args.http_port, args.ws_port] {
         let addr = SocketAddr::new(args.http_addr, port);
-        let (local, handle) = rpc::serve(chain.clone(), module.clone(), addr)
+        let (local, handle) = rpc::serve(chain.clone(), module.clone(), addr, budget.clone())
             .await
             .map_err(|source| NodeError::Listen { addr, source })?;
         tracing::info!(%local, "JSON-RPC listening (HTTP and WebSocket)");

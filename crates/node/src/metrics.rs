@@ -36,6 +36,15 @@ pub fn record_db_size(bytes: u64) {
     gauge!("ande_db_size_bytes").set(bytes as f64);
 }
 
+/// Heavy requests of a class running or waiting for their turn.
+pub fn record_budget(class: &'static str, admitted: usize) {
+    gauge!("ande_rpc_budget_admitted", "class" => class).set(admitted as f64);
+}
+
+pub fn record_budget_refused(class: &'static str) {
+    counter!("ande_rpc_budget_refused_total", "class" => class).increment(1);
+}
+
 pub fn record_rpc(method: &str, elapsed: Duration, ok: bool) {
     let method = method.to_owned();
     histogram!("ande_rpc_request_seconds", "method" => method.clone()).record(elapsed.as_secs_f64());

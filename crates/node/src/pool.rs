@@ -8,7 +8,7 @@ use crate::error::PoolError;
 use alloy_consensus::{Transaction, TxEnvelope, transaction::Recovered};
 use alloy_primitives::{Address, B256, Bytes, U256, map::HashMap};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +69,8 @@ struct SenderTxs {
     /// The sender's nonce in the latest state.
     state_nonce: u64,
     by_nonce: BTreeMap<u64, Arc<PoolTx>>,
+    /// Its last-in-line transaction's key in `Pool::last_by_tip`.
+    indexed: Option<(u128, u64)>,
 }
 
 impl SenderTxs {
@@ -88,6 +90,9 @@ pub struct Pool {
     limits: PoolLimits,
     by_hash: HashMap<B256, Arc<PoolTx>>,
     senders: HashMap<Address, SenderTxs>,
+    /// Every sender's last-in-line transaction, cheapest tip first (then oldest): what a full
+    /// pool evicts, found without scanning the senders.
+    last_by_tip: BTreeSet<(u128, u64, Address)>,
     seq: u64,
 }
 
@@ -178,6 +183,7 @@ impl Pool {
             self.by_hash.remove(&old);
         }
         self.by_hash.insert(hash, new);
+        self.reindex(&sender);
         Ok(replaced.map_or(Inserted::New, Inserted::Replaced))
     }
 
@@ -185,12 +191,11 @@ impl Pool {
     /// sender (dropping a sender's highest nonce never opens a gap), if it pays less.
     fn evict_for(&mut self, incoming: &PoolTx) -> Result<(), PoolError> {
         let victim = self
-            .senders
+            .last_by_tip
             .iter()
-            .filter(|(sender, _)| **sender != incoming.sender())
-            .filter_map(|(_, txs)| txs.by_nonce.values().next_back())
-            .min_by_key(|tx| tx.max_tip())
-            .filter(|tx| tx.max_tip() < incoming.max_tip())
+            .find(|(_, _, sender)| *sender != incoming.sender())
+            .filter(|(tip, _, _)| *tip < incoming.max_tip())
+            .and_then(|(_, _, sender)| self.senders.get(sender)?.by_nonce.values().next_back())
             .map(|tx| (tx.sender(), tx.nonce(), tx.hash));
         let Some((sender, nonce, hash)) = victim else { return Err(PoolError::PoolFull) };
         self.remove_entry(&sender, nonce, &hash);
@@ -201,7 +206,23 @@ impl Pool {
         self.by_hash.remove(hash);
         if let Some(txs) = self.senders.get_mut(sender) {
             txs.by_nonce.remove(&nonce);
-            if txs.by_nonce.is_empty() {
+        }
+        self.reindex(sender);
+    }
+
+    /// Brings `sender`'s entry in `last_by_tip` in step with its transactions; a sender left
+    /// with none leaves the pool.
+    fn reindex(&mut self, sender: &Address) {
+        let Some(txs) = self.senders.get_mut(sender) else { return };
+        if let Some((tip, seq)) = txs.indexed.take() {
+            self.last_by_tip.remove(&(tip, seq, *sender));
+        }
+        match txs.by_nonce.values().next_back() {
+            Some(last) => {
+                txs.indexed = Some((last.max_tip(), last.seq));
+                self.last_by_tip.insert((last.max_tip(), last.seq, *sender));
+            }
+            None => {
                 self.senders.remove(sender);
             }
         }
@@ -217,9 +238,7 @@ impl Pool {
         for tx in dropped {
             self.by_hash.remove(&tx.hash);
         }
-        if txs.by_nonce.is_empty() {
-            self.senders.remove(&sender);
-        }
+        self.reindex(&sender);
     }
 
     /// After a block: updates the state nonces of senders the block touched and drops their
@@ -232,9 +251,7 @@ impl Pool {
             for tx in std::mem::replace(&mut txs.by_nonce, keep).into_values() {
                 self.by_hash.remove(&tx.hash);
             }
-            if txs.by_nonce.is_empty() {
-                self.senders.remove(&sender);
-            }
+            self.reindex(&sender);
         }
     }
 
@@ -402,6 +419,44 @@ mod tests {
         add(&mut pool, 3, 0, 100, 9).unwrap();
         assert_eq!(pool.len(), 2);
         assert!(!pool.senders.contains_key(&Address::repeat_byte(1)));
+    }
+
+    /// The eviction index holds exactly each sender's last-in-line transaction.
+    fn assert_indexed(pool: &Pool) {
+        let expected: BTreeSet<(u128, u64, Address)> = pool
+            .senders
+            .iter()
+            .map(|(sender, txs)| {
+                let last = txs.by_nonce.values().next_back().expect("no empty sender entries");
+                (last.max_tip(), last.seq, *sender)
+            })
+            .collect();
+        assert_eq!(pool.last_by_tip, expected);
+    }
+
+    #[test]
+    fn the_eviction_index_follows_every_change() {
+        let mut pool = Pool::new(PoolLimits { max_count: 6, ..Default::default() });
+        for (sender, nonce, tip) in [(1, 0, 5), (1, 1, 3), (2, 0, 7), (3, 0, 2), (3, 1, 9)] {
+            add(&mut pool, sender, nonce, 100, tip).unwrap();
+            assert_indexed(&pool);
+        }
+        // Replacing a sender's last transaction moves its key.
+        add(&mut pool, 1, 1, 200, 20).unwrap();
+        assert_indexed(&pool);
+        // Full: the cheapest last-in-line of another sender goes (sender 2's, tip 7).
+        add(&mut pool, 4, 0, 100, 8).unwrap();
+        add(&mut pool, 5, 0, 100, 30).unwrap();
+        assert_indexed(&pool);
+        assert!(!pool.senders.contains_key(&Address::repeat_byte(2)), "sender 2's tip-7 transaction was the cheapest last in line");
+        pool.on_block([(Address::repeat_byte(3), 1)]);
+        assert_indexed(&pool);
+        let (hash, _) = tx(1, 1, 200, 20);
+        pool.remove_invalid(&hash);
+        assert_indexed(&pool);
+        pool.on_block([(Address::repeat_byte(1), 1), (Address::repeat_byte(4), 1)]);
+        assert_indexed(&pool);
+        assert_eq!(pool.len(), pool.senders.values().map(|t| t.by_nonce.len()).sum::<usize>());
     }
 
     #[test]

@@ -65,7 +65,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Spawns `ande` with `args`, collecting its output, and resolves once `healthUrl` answers 200;
  * fails with the output when the process exits first or stays unhealthy for 30 s.
  */
-async function spawnService(name, args, env, healthUrl, service) {
+async function spawnService(name, args, env, healthUrl, service, ready = (status) => status === 200) {
   service.output = '';
   const child = spawn(ANDE, args, { env: { ...process.env, RUST_LOG: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (d) => { service.output += d; });
@@ -87,7 +87,7 @@ async function spawnService(name, args, env, healthUrl, service) {
   while (Date.now() < deadline) {
     if (done) throw new Error(`${name} exited during start:\n${service.output}`);
     try {
-      if ((await fetch(healthUrl)).status === 200) return service;
+      if (ready((await fetch(healthUrl)).status)) return service;
     } catch { /* not listening yet */ }
     await sleep(100);
   }
@@ -95,8 +95,9 @@ async function spawnService(name, args, env, healthUrl, service) {
   throw new Error(`${name} did not become healthy:\n${service.output}`);
 }
 
-/** Runs `ande node` on free loopback ports; resolves once /health answers 200. */
-export async function startNode({ datadir = tempDir(), genesis = LOCAL_GENESIS, blockTime = '1s', args = [], env = {}, ports = {} } = {}) {
+/** Runs `ande node` on free loopback ports; resolves once /health answers 200 (with
+ * `listening`, once it answers at all: for nodes expected not to be ready). */
+export async function startNode({ datadir = tempDir(), genesis = LOCAL_GENESIS, blockTime = '1s', args = [], env = {}, ports = {}, listening = false } = {}) {
   const [http, ws, metrics] = [ports.http ?? await freePort(), ports.ws ?? await freePort(), await freePort()];
   const node = {
     datadir,
@@ -106,7 +107,7 @@ export async function startNode({ datadir = tempDir(), genesis = LOCAL_GENESIS, 
   };
   const nodeArgs = ['node', '--datadir', datadir, '--genesis', genesis, '--block-time', blockTime,
     '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics), ...args];
-  return spawnService('ande node', nodeArgs, env, `${node.rpcUrl}/health`, node);
+  return spawnService('ande node', nodeArgs, env, `${node.rpcUrl}/health`, node, listening ? () => true : undefined);
 }
 
 /** Runs a one-shot `ande` command; resolves with its exit code and output (killed after `timeout` ms). */

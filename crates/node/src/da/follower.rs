@@ -91,6 +91,7 @@ impl Follower {
                 match self.accept(&blob.data, height).map_err(CatchUp::Fatal)? {
                     Some(batch) => {
                         tokio::task::block_in_place(|| self.apply(&batch, height)).map_err(CatchUp::Fatal)?;
+                        self.chain.da_status.lock().accepted_batches += 1;
                         applied = true;
                     }
                     None => {
@@ -116,6 +117,7 @@ impl Follower {
     fn accept(&self, data: &[u8], height: u64) -> Result<Option<Batch>, FollowError> {
         let refused = |reason: String| {
             tracing::warn!(height, %reason, "rejected a blob in the namespace");
+            self.chain.da_status.lock().last_rejection = Some(format!("DA height {height}: {reason}"));
             Ok(None)
         };
         let envelope = match batch::open(data) {

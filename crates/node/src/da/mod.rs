@@ -149,6 +149,9 @@ pub struct DaStatus {
     /// Full node: the next DA height it reads, and blobs in the namespace it refused.
     pub da_cursor: Option<u64>,
     pub rejected_blobs: u64,
+    /// Full node: why the last refused blob was refused, and batches accepted since start.
+    pub last_rejection: Option<String>,
+    pub accepted_batches: u64,
     /// Full node: when it last read DA up to the DA head.
     #[serde(skip)]
     pub synced_at: Option<std::time::Instant>,

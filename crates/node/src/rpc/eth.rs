@@ -39,9 +39,9 @@ pub trait EthApi {
     fn storage_at(&self, address: Address, slot: JsonStorageKey, block: Option<BlockId>) -> RpcResult<B256>;
     #[method(name = "getTransactionCount")]
     fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256>;
-    #[method(name = "getProof")]
+    #[method(name = "getProof", blocking)]
     fn proof(&self, address: Address, keys: Vec<JsonStorageKey>, block: Option<BlockId>) -> RpcResult<EIP1186AccountProofResponse>;
-    #[method(name = "call")]
+    #[method(name = "call", blocking)]
     fn call(&self, request: TransactionRequest, block: Option<BlockId>, overrides: Option<StateOverride>) -> RpcResult<Bytes>;
     #[method(name = "estimateGas", blocking)]
     fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>, overrides: Option<StateOverride>) -> RpcResult<U64>;
@@ -53,7 +53,7 @@ pub trait EthApi {
     fn max_priority_fee(&self) -> RpcResult<U256>;
     #[method(name = "blobBaseFee")]
     fn blob_base_fee(&self) -> RpcResult<U256>;
-    #[method(name = "feeHistory")]
+    #[method(name = "feeHistory", blocking)]
     fn fee_history(&self, count: U64, newest: BlockNumberOrTag, percentiles: Option<Vec<f64>>) -> RpcResult<FeeHistory>;
     #[method(name = "sendRawTransaction")]
     async fn send_raw_transaction(&self, raw: Bytes) -> RpcResult<B256>;
@@ -86,7 +86,7 @@ pub trait EthApi {
     fn uncle_by_number(&self, number: BlockNumberOrTag, index: Index) -> RpcResult<Option<Block>>;
     #[method(name = "getUncleByBlockHashAndIndex")]
     fn uncle_by_hash(&self, hash: B256, index: Index) -> RpcResult<Option<Block>>;
-    #[method(name = "getLogs")]
+    #[method(name = "getLogs", blocking)]
     fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>>;
     #[method(name = "newFilter")]
     fn new_filter(&self, filter: Filter) -> RpcResult<U256>;
@@ -94,9 +94,9 @@ pub trait EthApi {
     fn new_block_filter(&self) -> RpcResult<U256>;
     #[method(name = "newPendingTransactionFilter")]
     fn new_pending_transaction_filter(&self) -> RpcResult<U256>;
-    #[method(name = "getFilterChanges")]
+    #[method(name = "getFilterChanges", blocking)]
     fn filter_changes(&self, id: U256) -> RpcResult<FilterChanges>;
-    #[method(name = "getFilterLogs")]
+    #[method(name = "getFilterLogs", blocking)]
     fn filter_logs(&self, id: U256) -> RpcResult<Vec<Log>>;
     #[method(name = "uninstallFilter")]
     fn uninstall_filter(&self, id: U256) -> RpcResult<bool>;

@@ -75,56 +75,72 @@ impl Filters {
         }
     }
 
+    /// What changed since the filter was last polled. The registry's lock is held only to claim
+    /// the range, never across the scan; a scan that fails hands its range back.
     pub fn changes(&self, chain: &Chain, id: U256) -> RpcResult<FilterChanges> {
         let reader = chain.reader()?;
         let head = reader.head()?.unwrap_or_default();
-        let mut installed = self.installed.lock();
-        let filter = installed.get_mut(&id).ok_or_else(|| error::server("filter not found"))?;
-        filter.polled = Instant::now();
-        let from = filter.last_block + 1;
-        match &mut filter.kind {
-            Kind::Blocks => {
-                let mut hashes = Vec::new();
-                for number in from..=head {
-                    if let Some(hash) = reader.block_hash(number)? {
-                        hashes.push(hash);
+        let (from, ranged) = {
+            let mut installed = self.installed.lock();
+            let filter = installed.get_mut(&id).ok_or_else(|| error::server("filter not found"))?;
+            filter.polled = Instant::now();
+            let from = filter.last_block + 1;
+            match &mut filter.kind {
+                Kind::Pending(rx) => return Ok(FilterChanges::Hashes(drain_pending(rx))),
+                Kind::Blocks => {
+                    filter.last_block = head.max(filter.last_block);
+                    (from, None)
+                }
+                Kind::Logs(log_filter) => {
+                    if from > head {
+                        return Ok(FilterChanges::Empty);
                     }
-                }
-                filter.last_block = head;
-                Ok(FilterChanges::Hashes(hashes))
-            }
-            Kind::Pending(rx) => {
-                let mut hashes = Vec::new();
-                loop {
-                    match rx.try_recv() {
-                        Ok(hash) if hashes.len() < MAX_PENDING_HASHES => hashes.push(hash),
-                        Ok(_) | Err(broadcast::error::TryRecvError::Empty) | Err(broadcast::error::TryRecvError::Closed) => break,
-                        Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                    let to = match log_filter.block_option.get_to_block() {
+                        Some(BlockNumberOrTag::Number(n)) => (*n).min(head),
+                        _ => head,
+                    };
+                    let start = match log_filter.block_option.get_from_block() {
+                        Some(BlockNumberOrTag::Number(n)) => (*n).max(from),
+                        _ => from,
+                    };
+                    filter.last_block = head;
+                    if start > to {
+                        return Ok(FilterChanges::Empty);
                     }
+                    (from, Some(log_filter.clone().from_block(start).to_block(to)))
                 }
-                Ok(FilterChanges::Hashes(hashes))
             }
-            Kind::Logs(log_filter) => {
-                if from > head {
-                    return Ok(FilterChanges::Empty);
+        };
+        let Some(ranged) = ranged else {
+            let mut hashes = Vec::new();
+            for number in from..=head {
+                if let Some(hash) = reader.block_hash(number)? {
+                    hashes.push(hash);
                 }
-                let mut ranged = log_filter.clone();
-                let to = match log_filter.block_option.get_to_block() {
-                    Some(BlockNumberOrTag::Number(n)) => (*n).min(head),
-                    _ => head,
-                };
-                let start = match log_filter.block_option.get_from_block() {
-                    Some(BlockNumberOrTag::Number(n)) => (*n).max(from),
-                    _ => from,
-                };
-                filter.last_block = head;
-                if start > to {
-                    return Ok(FilterChanges::Empty);
+            }
+            return Ok(FilterChanges::Hashes(hashes));
+        };
+        match EthRpc::filter_logs_now(chain, &reader, &ranged) {
+            Ok(logs) => Ok(FilterChanges::Logs(logs)),
+            Err(e) => {
+                if let Some(filter) = self.installed.lock().get_mut(&id).filter(|f| f.last_block == head) {
+                    filter.last_block = from - 1;
                 }
-                ranged = ranged.from_block(start).to_block(to);
-                let logs = EthRpc::filter_logs_now(chain, &reader, &ranged)?;
-                Ok(FilterChanges::Logs(logs))
+                Err(e)
             }
         }
     }
+}
+
+/// The pending transactions' hashes a filter has not returned yet, at most MAX_PENDING_HASHES.
+fn drain_pending(rx: &mut broadcast::Receiver<B256>) -> Vec<B256> {
+    let mut hashes = Vec::new();
+    loop {
+        match rx.try_recv() {
+            Ok(hash) if hashes.len() < MAX_PENDING_HASHES => hashes.push(hash),
+            Ok(_) | Err(broadcast::error::TryRecvError::Empty) | Err(broadcast::error::TryRecvError::Closed) => break,
+            Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+        }
+    }
+    hashes
 }

@@ -1,7 +1,8 @@
 //! `GET /` and `GET /health` on the RPC ports: 200 with {chain_id, head, head_age_ms} while the
 //! node is ready, 503 with a reason otherwise: a sequencer whose head is older than three block
 //! times or whose DA backlog passed `DA_MAX_BACKLOG`; a full node that has not read DA up to its
-//! head lately. WebSocket upgrades pass through.
+//! head lately, or that refused every blob it saw and holds only the genesis. WebSocket upgrades
+//! pass through.
 
 use crate::chain::Chain;
 use crate::config::Mode;
@@ -52,10 +53,23 @@ pub fn report(chain: &Chain) -> (bool, serde_json::Value) {
                 None
             }
         }
-        Mode::Full => match chain.da_status.lock().synced_at {
-            Some(at) if at.elapsed() < FULL_NODE_SYNC_AGE => None,
-            _ => Some(("syncing", "not caught up with DA".to_string())),
-        },
+        Mode::Full => {
+            let status = chain.da_status.lock();
+            match status.synced_at {
+                // Only blobs it refused and no block yet: most likely the wrong sequencer address.
+                _ if head.header.number == 0 && status.accepted_batches == 0 && status.rejected_blobs > 0 => Some((
+                    "degraded",
+                    format!(
+                        "{} blobs in the namespace refused and none accepted (last: {}); is {} the address that signs this chain's batches (the sequencer's ande_daStatus \"sequencer\")?",
+                        status.rejected_blobs,
+                        status.last_rejection.as_deref().unwrap_or("unknown"),
+                        status.sequencer.map_or_else(|| "SEQUENCER_ADDRESS".to_string(), |a| a.to_string()),
+                    ),
+                )),
+                Some(at) if at.elapsed() < FULL_NODE_SYNC_AGE => None,
+                _ => Some(("syncing", "not caught up with DA".to_string())),
+            }
+        }
     };
     let mut body = serde_json::json!({
         "status": problem.as_ref().map_or("ok", |(status, _)| *status),

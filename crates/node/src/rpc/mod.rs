@@ -1,6 +1,7 @@
 //! The JSON-RPC servers: HTTP and WebSocket on the RPC port and on the WS port, with `GET /`
 //! and `GET /health` answered on both, CORS, size and connection caps, and per-method metrics.
 
+pub mod budget;
 mod call;
 mod convert;
 mod erc7562;
@@ -44,13 +45,16 @@ pub fn module(chain: Arc<Chain>, forward: Option<Forward>) -> Result<RpcModule<(
 }
 
 /// Starts one server on `addr` serving `module` over HTTP and WebSocket.
-pub async fn serve(chain: Arc<Chain>, module: RpcModule<()>, addr: SocketAddr) -> std::io::Result<(SocketAddr, ServerHandle)> {
+pub async fn serve(chain: Arc<Chain>, module: RpcModule<()>, addr: SocketAddr, budget: Arc<budget::Budget>) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let args = &chain.args;
     let methods: Arc<HashSet<String>> = Arc::new(module.method_names().map(str::to_owned).collect());
     let http = tower::ServiceBuilder::new()
         .layer(ande_http::cors(&args.rpc_cors))
         .layer(ande_http::InterceptLayer::new(health::HealthCheck::new(chain.clone())));
-    let rpc = RpcServiceBuilder::new().layer_fn(move |service| RpcMetrics { service, methods: methods.clone() });
+    let max_response_bytes = args.rpc_max_response_bytes as usize;
+    let rpc = RpcServiceBuilder::new()
+        .layer_fn(move |service| RpcMetrics { service, methods: methods.clone() })
+        .layer_fn(move |service| budget::RpcBudget { service, budget: budget.clone(), max_response_bytes });
     let config = ServerConfig::builder()
         .max_request_body_size(args.rpc_max_request_bytes)
         .max_response_body_size(args.rpc_max_response_bytes)
