@@ -23,6 +23,9 @@ use std::time::Duration;
 use store::Store;
 use tokio::sync::{oneshot, watch};
 
+/// How often (in DA heights) empty heights past retention are pruned.
+const PRUNE_EVERY: u64 = 256;
+
 #[derive(Clone, clap::Args)]
 pub struct DaArgs {
     #[arg(long = "addr", env = "DA_ADDR", default_value = "127.0.0.1")]
@@ -34,6 +37,10 @@ pub struct DaArgs {
     pub block_time: Duration,
     #[arg(long = "data-dir", env = "DA_DATA_DIR", default_value = "data/da")]
     pub data_dir: PathBuf,
+    /// Headers of DA heights without blobs are dropped once this old (`0s` keeps them all);
+    /// heights with blobs are kept for good.
+    #[arg(long = "retain-empty", env = "DA_RETAIN_EMPTY", default_value = "24h", value_parser = parse_duration)]
+    pub retain_empty: Duration,
     /// Most bytes of blob data one submission may carry.
     #[arg(long = "max-blob-bytes", env = "DA_MAX_BLOB_BYTES", default_value_t = 1_974_272)]
     pub max_blob_bytes: usize,
@@ -52,6 +59,7 @@ impl std::fmt::Debug for DaArgs {
             .field("port", &self.port)
             .field("block_time", &self.block_time)
             .field("data_dir", &self.data_dir)
+            .field("retain_empty", &self.retain_empty)
             .field("auth", &(self.auth_token.is_some() || self.auth_token_file.is_some()))
             .finish_non_exhaustive()
     }
@@ -105,6 +113,16 @@ impl DaNode {
         }
     }
 
+    /// Every PRUNE_EVERY heights, the height below which empty heights are past retention.
+    fn prune_below(&self, height: u64) -> Option<u64> {
+        let retain = self.args.retain_empty;
+        if retain.is_zero() || !height.is_multiple_of(PRUNE_EVERY) {
+            return None;
+        }
+        let heights = (retain.as_nanos() / self.args.block_time.as_nanos().max(1)) as u64;
+        height.checked_sub(heights).filter(|b| *b > 1)
+    }
+
     /// Makes the next DA block from what was submitted since the last one.
     async fn produce(self: &Arc<Self>, signer: &mut ExtendedHeaderGenerator) -> Result<u64, DaError> {
         let submissions = self.pending.lock().as_mut().map(std::mem::take).unwrap_or_default();
@@ -119,9 +137,16 @@ impl DaNode {
             waiting.push(submission.included);
         }
         let node = self.clone();
-        let header = tokio::task::spawn_blocking(move || node.store.put(&header, &blobs).map(|()| header))
-            .await
-            .map_err(store::err)??;
+        let header = tokio::task::spawn_blocking(move || {
+            node.store.put(&header, &blobs)?;
+            if let Some(before) = node.prune_below(height) {
+                let dropped = node.store.prune_empty(before)?;
+                tracing::debug!(before, dropped, "dropped the headers of empty DA heights past DA_RETAIN_EMPTY");
+            }
+            Ok::<_, store::StoreError>(header)
+        })
+        .await
+        .map_err(store::err)??;
         self.head.send_replace(Some(header));
         for included in waiting {
             let _ = included.send(height);

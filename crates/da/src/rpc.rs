@@ -83,7 +83,13 @@ impl Api {
 
     fn header_at(&self, height: u64) -> RpcResult<ExtendedHeader> {
         self.check_height(height)?;
-        self.0.store.header(height).map_err(internal)?.ok_or_else(|| node_error("header: not found"))
+        match self.0.store.header(height).map_err(internal)? {
+            Some(header) => Ok(header),
+            None if self.0.store.pruned(height).map_err(internal)? => {
+                Err(node_error(format!("header: not found: height {height} held no blobs and is past DA_RETAIN_EMPTY")))
+            }
+            None => Err(node_error("header: not found")),
+        }
     }
 
     fn head_header(&self) -> RpcResult<ExtendedHeader> {

@@ -25,10 +25,15 @@ async fn start(dir: &Path, token: Option<&str>) -> Running {
 }
 
 async fn start_with_block_time(dir: &Path, token: Option<&str>, block_time: Duration) -> Running {
+    start_with(dir, token, block_time, Duration::ZERO).await
+}
+
+async fn start_with(dir: &Path, token: Option<&str>, block_time: Duration, retain_empty: Duration) -> Running {
     let args = DaArgs {
         addr: "127.0.0.1".parse().unwrap(),
         port: 0,
         block_time,
+        retain_empty,
         data_dir: dir.to_path_buf(),
         max_blob_bytes: 64 * 1024,
         auth_token: token.map(str::to_string),
@@ -92,6 +97,27 @@ async fn a_rollup_client_submits_and_reads_blobs() {
     assert!(http.header_network_head().await.unwrap().height() >= height + 2);
     assert!(http.header_local_head().await.unwrap().height() >= height + 2);
     assert!(http.state_balance().await.unwrap().amount() > 0);
+    da.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_heights_past_retention_lose_their_headers_and_blobs_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    // 5 ms blocks kept 50 ms: ten heights; pruning runs every 256.
+    let da = start_with(dir.path(), None, Duration::from_millis(5), Duration::from_millis(50)).await;
+    let http = Client::new(&format!("http://{}", da.addr), None, None, None).await.unwrap();
+    let ns = Namespace::new_v0(b"kept").unwrap();
+    let kept = blob(ns, b"a batch");
+    let with_blob = http.blob_submit(&[kept.clone()], TxConfig::default()).await.unwrap();
+    let reached = http.header_wait_for_height(with_blob + 600).await.unwrap().height();
+    let empty = (1..reached - 300).find(|h| *h != with_blob).unwrap();
+    let gone = http.header_get_by_height(empty).await.unwrap_err();
+    assert!(gone.to_string().contains(&format!("height {empty} held no blobs and is past DA_RETAIN_EMPTY")), "{gone}");
+    // Reading blobs at a pruned height answers as at any empty height.
+    assert!(http.blob_get_all(empty, &[ns]).await.unwrap_err().to_string().contains("blob: not found"));
+    assert_eq!(http.header_get_by_height(with_blob).await.unwrap().height(), with_blob, "a height with blobs keeps its header");
+    assert_eq!(http.blob_get_all(with_blob, &[ns]).await.unwrap().unwrap()[0].data, kept.data);
+    assert_eq!(http.header_get_by_height(reached).await.unwrap().height(), reached, "recent heights keep theirs");
     da.stop().await;
 }
 
