@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ANDE, DEV_KEYS, freePort, rpc, startFaucet, startNode, startRedis, tempDir } from './lib/node.js';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { claim, confirmed } from './lib/faucet.js';
 
 const AMOUNT = 1_000_000_000_000_000_000n;
@@ -111,9 +111,15 @@ describe('faucet replicas on one Redis', () => {
     const accepted = results.filter((r) => r.status === 202);
     assert.equal(accepted.length, 1, 'exactly one claim is accepted');
     assert.equal(results.filter((r) => r.status === 429).length, 199);
-    await confirmed(replicas[0], accepted[0].body.claim_id);
+    const done = await confirmed(replicas[0], accepted[0].body.claim_id);
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(BigInt(await rpc(node.rpcUrl, 'eth_getBalance', [target, 'latest'])), AMOUNT, 'paid once');
+    // Finished, its record and its transaction's index entry expire after CLAIM_RETENTION (720 h).
+    const ttl = (key) => Number(execFileSync('redis-cli', ['-u', redis.url, 'TTL', key], { encoding: 'utf8' }).trim());
+    for (const key of [`faucet:claim:${accepted[0].body.claim_id}`, `faucet:tx:${done.tx_hash.toLowerCase()}`]) {
+      const left = ttl(key);
+      assert.ok(left > 0 && left <= 720 * 3600, `${key} expires (TTL ${left})`);
+    }
   });
 
   test('claims spread over both replicas all confirm with distinct nonces', async () => {

@@ -108,7 +108,7 @@ async fn empty_heights_past_retention_lose_their_headers_and_blobs_stay() {
     let http = Client::new(&format!("http://{}", da.addr), None, None, None).await.unwrap();
     let ns = Namespace::new_v0(b"kept").unwrap();
     let kept = blob(ns, b"a batch");
-    let with_blob = http.blob_submit(&[kept.clone()], TxConfig::default()).await.unwrap();
+    let with_blob = http.blob_submit(std::slice::from_ref(&kept), TxConfig::default()).await.unwrap();
     let reached = http.header_wait_for_height(with_blob + 600).await.unwrap().height();
     let empty = (1..reached - 300).find(|h| *h != with_blob).unwrap();
     let gone = http.header_get_by_height(empty).await.unwrap_err();

@@ -45,6 +45,10 @@ pub struct FaucetArgs {
     /// Most wei paid out in one hour, all claims together.
     #[arg(long = "hourly-cap", env = "HOURLY_CAP")]
     pub hourly_cap: Option<U256>,
+    /// How long confirmed and failed claims (and the index from their transactions) are kept;
+    /// ran-out cooldowns are dropped too.
+    #[arg(long = "claim-retention", env = "CLAIM_RETENTION", default_value = "720h", value_parser = ande_chain::parse_duration)]
+    pub claim_retention: std::time::Duration,
     /// Explorer base URL, for transaction links.
     #[arg(long = "explorer-url", env = "EXPLORER_URL")]
     pub explorer_url: Option<String>,
@@ -65,6 +69,7 @@ impl std::fmt::Debug for FaucetArgs {
             .field("private_key", &self.private_key.as_ref().map(|_| "<redacted>"))
             .field("amount", &self.amount)
             .field("cooldown_secs", &self.cooldown_secs)
+            .field("claim_retention", &self.claim_retention)
             .field("redis", &self.redis_url.is_some())
             .finish_non_exhaustive()
     }

@@ -103,7 +103,7 @@ pub async fn run(args: FaucetArgs, mut shutdown: watch::Receiver<bool>) -> Resul
     let currency = node.native_currency().await.unwrap_or(NativeCurrency { name: "Ether".into(), symbol: "ETH".into(), decimals: 18 });
     let chain = node.chain_tag(chain_id).await?;
     let (store, journal) = match &args.redis_url {
-        Some(url) => (Store::Redis(store::RedisStore::connect(url).await?), Journal::redis(url, &chain, address, args.sender.journal_retention).await?),
+        Some(url) => (Store::Redis(store::RedisStore::connect(url, args.claim_retention.as_secs()).await?), Journal::redis(url, &chain, address, args.sender.journal_retention).await?),
         None => (Store::Embedded(store::EmbeddedStore::open(&args.data_dir)?), Journal::embedded(&args.data_dir, &chain)?),
     };
     let sender = Sender::new(node.clone(), signer, chain_id, journal, args.sender.clone());

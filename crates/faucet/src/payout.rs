@@ -20,8 +20,12 @@ enum PayoutError {
     Send(#[from] SendError),
 }
 
+/// How often the store drops what retention no longer needs.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
 pub async fn run(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut settled_head = None;
+    let mut swept_at: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = app.wake.notified() => {}
@@ -32,6 +36,14 @@ pub async fn run(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>
             tracing::warn!(error = %e, "payout round failed; retrying");
             app.stats.record_failure();
             tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        if swept_at.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+            swept_at = Some(std::time::Instant::now());
+            match app.store.sweep(app.args.claim_retention.as_secs()).await {
+                Ok(swept) if swept != Default::default() => tracing::info!(cooldowns = swept.cooldowns, claims = swept.claims, "dropped records past retention"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweeping records past retention failed; trying again in an hour"),
+            }
         }
     }
 }

@@ -3,8 +3,8 @@
 //! a hundred concurrent claims share an fsync instead of queueing for one each, and no async
 //! worker ever blocks on the disk.
 
-use super::{Claim, ClaimStatus, Reservation, ReserveRequest, StoreError, now_secs};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use super::{Claim, ClaimStatus, Reservation, ReserveRequest, StoreError, Swept, now_secs};
+use redb::{Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use std::path::Path;
 use std::sync::{Arc, mpsc};
 use tokio::sync::oneshot;
@@ -20,6 +20,10 @@ const QUEUED: TableDefinition<u64, &str> = TableDefinition::new("queued");
 const QUEUED_AT: TableDefinition<&str, u64> = TableDefinition::new("queued_at");
 const PENDING: TableDefinition<&str, ()> = TableDefinition::new("pending");
 const BY_TX: TableDefinition<&str, &str> = TableDefinition::new("by_tx");
+/// claim id -> every transaction hash it was sent under (fee bumps add one each)
+const TXS_OF: MultimapTableDefinition<&str, &str> = MultimapTableDefinition::new("txs_of");
+/// (when it was confirmed or failed, claim id): what the retention sweep removes, oldest first
+const FINISHED: TableDefinition<(u64, &str), ()> = TableDefinition::new("finished");
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -63,6 +67,8 @@ impl EmbeddedStore {
             txn.open_table(QUEUED_AT).map_err(err)?;
             txn.open_table(PENDING).map_err(err)?;
             txn.open_table(BY_TX).map_err(err)?;
+            txn.open_multimap_table(TXS_OF).map_err(err)?;
+            txn.open_table(FINISHED).map_err(err)?;
         }
         txn.commit().map_err(err)?;
         let db = Arc::new(db);
@@ -110,6 +116,50 @@ impl EmbeddedStore {
         }
         txn.commit().map_err(err)?;
         Ok(())
+    }
+
+    /// Removes what retention no longer needs, as of `now`: cooldowns that ran out, hourly
+    /// counts of past hours, and claims confirmed or failed more than `retain_secs` ago with
+    /// their transaction index.
+    pub fn sweep(&self, now: u64, retain_secs: u64) -> Result<Swept, StoreError> {
+        let txn = self.db.begin_write().map_err(err)?;
+        let mut swept = Swept::default();
+        {
+            let mut cooldowns = txn.open_table(COOLDOWNS).map_err(err)?;
+            let ran_out: Vec<String> = cooldowns
+                .iter()
+                .map_err(err)?
+                .filter_map(|e| e.ok())
+                .filter(|(_, v)| v.value().get(..8).and_then(|b| b.try_into().ok()).is_none_or(|b| u64::from_be_bytes(b) <= now))
+                .map(|(k, _)| k.value().to_string())
+                .collect();
+            for key in &ran_out {
+                cooldowns.remove(key.as_str()).map_err(err)?;
+            }
+            swept.cooldowns = ran_out.len();
+            let mut hours = txn.open_table(HOURS).map_err(err)?;
+            hours.retain(|hour, _| hour >= now / 3600).map_err(err)?;
+            let cutoff = now.saturating_sub(retain_secs);
+            let mut finished = txn.open_table(FINISHED).map_err(err)?;
+            let expired: Vec<(u64, String)> = finished
+                .range(..(cutoff, ""))
+                .map_err(err)?
+                .map(|e| e.map(|(k, _)| (k.value().0, k.value().1.to_string())).map_err(err))
+                .collect::<Result<_, _>>()?;
+            let mut claims = txn.open_table(CLAIMS).map_err(err)?;
+            let mut by_tx = txn.open_table(BY_TX).map_err(err)?;
+            let mut txs_of = txn.open_multimap_table(TXS_OF).map_err(err)?;
+            for (at, id) in &expired {
+                for hash in txs_of.remove_all(id.as_str()).map_err(err)? {
+                    by_tx.remove(hash.map_err(err)?.value()).map_err(err)?;
+                }
+                claims.remove(id.as_str()).map_err(err)?;
+                finished.remove((*at, id.as_str())).map_err(err)?;
+            }
+            swept.claims = expired.len();
+        }
+        txn.commit().map_err(err)?;
+        Ok(swept)
     }
 
     /// Stores claims in one durable write.
@@ -259,7 +309,8 @@ fn reserve_in(txn: &WriteTransaction, ask: &Ask, claim: &Claim) -> Result<Reserv
 /// Writes a claim and moves it between the queue and the pending set as its status says.
 fn write_claim(txn: &WriteTransaction, claim: &Claim) -> Result<(), StoreError> {
     let json = serde_json::to_vec(claim)?;
-    txn.open_table(CLAIMS).map_err(err)?.insert(claim.id.as_str(), json.as_slice()).map_err(err)?;
+    let before = txn.open_table(CLAIMS).map_err(err)?.insert(claim.id.as_str(), json.as_slice()).map_err(err)?.map(|old| old.value().to_vec());
+    let was_finished = before.and_then(|old| serde_json::from_slice::<Claim>(&old).ok()).is_some_and(|old| old.is_finished());
     let mut queued = txn.open_table(QUEUED).map_err(err)?;
     let mut queued_at = txn.open_table(QUEUED_AT).map_err(err)?;
     let mut pending = txn.open_table(PENDING).map_err(err)?;
@@ -275,11 +326,66 @@ fn write_claim(txn: &WriteTransaction, claim: &Claim) -> Result<(), StoreError> 
         }
         ClaimStatus::Pending { tx_hash, .. } => {
             pending.insert(claim.id.as_str(), ()).map_err(err)?;
-            txn.open_table(BY_TX).map_err(err)?.insert(tx_hash.to_string().as_str(), claim.id.as_str()).map_err(err)?;
+            let hash = tx_hash.to_string();
+            txn.open_table(BY_TX).map_err(err)?.insert(hash.as_str(), claim.id.as_str()).map_err(err)?;
+            txn.open_multimap_table(TXS_OF).map_err(err)?.insert(claim.id.as_str(), hash.as_str()).map_err(err)?;
         }
         ClaimStatus::Confirmed { .. } | ClaimStatus::Failed { .. } => {
             pending.remove(claim.id.as_str()).map_err(err)?;
+            if !was_finished {
+                txn.open_table(FINISHED).map_err(err)?.insert((now_secs(), claim.id.as_str()), ()).map_err(err)?;
+            }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::{Address, B256, U256};
+
+    fn claim(id: &str, byte: u8) -> (Claim, ReserveRequest<'static>) {
+        let address = Address::repeat_byte(byte);
+        let claim = Claim { id: id.into(), address, ip: format!("10.0.0.{byte}"), amount: U256::from(1), created_at: now_secs(), status: ClaimStatus::Queued };
+        let ip: &'static str = Box::leak(claim.ip.clone().into_boxed_str());
+        let claim_id: &'static str = Box::leak(id.to_string().into_boxed_str());
+        (claim, ReserveRequest { claim_id, address, ip, cooldown_secs: 60, hourly_claims: 0 })
+    }
+
+    #[tokio::test]
+    async fn the_sweep_drops_finished_claims_past_retention_and_ran_out_cooldowns() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let (mut done, done_ask) = claim("done", 1);
+        let (mut moving, moving_ask) = claim("moving", 2);
+        assert_eq!(store.reserve(&done_ask, &done).await.unwrap(), Reservation::Granted);
+        assert_eq!(store.reserve(&moving_ask, &moving).await.unwrap(), Reservation::Granted);
+        let (first, bumped) = (B256::repeat_byte(0xa1), B256::repeat_byte(0xa2));
+        done.status = ClaimStatus::Pending { tx_hash: first };
+        store.save_all(std::slice::from_ref(&done)).await.unwrap();
+        done.status = ClaimStatus::Pending { tx_hash: bumped };
+        store.save_all(std::slice::from_ref(&done)).await.unwrap();
+        done.status = ClaimStatus::Confirmed { tx_hash: bumped, block: 7 };
+        store.save_all(std::slice::from_ref(&done)).await.unwrap();
+        // Saved again finished (a settle repeated): still one retention entry.
+        store.save_all(std::slice::from_ref(&done)).await.unwrap();
+        moving.status = ClaimStatus::Pending { tx_hash: B256::repeat_byte(0xb1) };
+        store.save_all(std::slice::from_ref(&moving)).await.unwrap();
+
+        let now = now_secs();
+        assert_eq!(store.sweep(now, 3600).unwrap(), Swept::default(), "nothing is past retention or cooldown yet");
+        assert!(store.get(&first.to_string()).unwrap().is_some(), "found by the hash it was first sent under");
+
+        let later = now + 7200;
+        assert_eq!(store.sweep(later, 3600).unwrap(), Swept { cooldowns: 4, claims: 1 });
+        assert!(store.get("done").unwrap().is_none());
+        assert!(store.get(&first.to_string()).unwrap().is_none() && store.get(&bumped.to_string()).unwrap().is_none(), "every hash it was sent under");
+        assert_eq!(store.get("moving").unwrap().map(|c| c.status), Some(moving.status.clone()), "a claim still pending stays");
+        assert_eq!(store.pending().unwrap().len(), 1);
+        assert_eq!(store.sweep(later, 3600).unwrap(), Swept::default(), "nothing twice");
+        // Its cooldown ran out and was dropped: the address may claim again.
+        let (again, again_ask) = claim("again", 1);
+        assert_eq!(store.reserve(&again_ask, &again).await.unwrap(), Reservation::Granted);
+    }
 }

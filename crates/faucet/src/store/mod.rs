@@ -51,12 +51,24 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// Confirmed or failed: nothing will change it any more.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status, ClaimStatus::Confirmed { .. } | ClaimStatus::Failed { .. })
+    }
+
     pub fn tx_hash(&self) -> Option<B256> {
         match &self.status {
             ClaimStatus::Pending { tx_hash, .. } | ClaimStatus::Confirmed { tx_hash, .. } => Some(*tx_hash),
             _ => None,
         }
     }
+}
+
+/// What a retention sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub cooldowns: usize,
+    pub claims: usize,
 }
 
 /// The outcome of asking to reserve a claim.
@@ -141,5 +153,13 @@ impl Store {
 
     pub async fn queue_depth(&self) -> Result<u64, StoreError> {
         dispatch!(self, s => s.queue_depth())
+    }
+
+    /// Removes what retention no longer needs (the embedded store; Redis expires its keys).
+    pub async fn sweep(&self, retain_secs: u64) -> Result<Swept, StoreError> {
+        match self {
+            Store::Redis(_) => Ok(Swept::default()),
+            Store::Embedded(s) => s.sweep(now_secs(), retain_secs),
+        }
     }
 }

@@ -56,13 +56,15 @@ pub struct RedisStore {
     conn: ConnectionManager,
     reserve: Script,
     release: Script,
+    /// Seconds a finished claim and a transaction's index entry are kept (key expiry).
+    retain_secs: u64,
 }
 
 impl RedisStore {
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, retain_secs: u64) -> Result<Self, StoreError> {
         let client = redis::Client::open(url)?;
         let conn = ConnectionManager::new(client).await?;
-        Ok(Self { conn, reserve: Script::new(RESERVE), release: Script::new(RELEASE) })
+        Ok(Self { conn, reserve: Script::new(RESERVE), release: Script::new(RELEASE), retain_secs: retain_secs.max(1) })
     }
 
     /// Reserves, and on success stores and queues the claim, in one script.
@@ -111,14 +113,20 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         pipe.atomic();
         for claim in claims {
-            pipe.set(claim_key(&claim.id), serde_json::to_string(claim)?);
+            let json = serde_json::to_string(claim)?;
+            // A finished claim expires after the retention; one still moving is kept.
+            if claim.is_finished() {
+                pipe.set_ex(claim_key(&claim.id), json, self.retain_secs);
+            } else {
+                pipe.set(claim_key(&claim.id), json);
+            }
             match &claim.status {
                 ClaimStatus::Queued => {
                     let seq: u64 = conn.incr(SEQ, 1).await?;
                     pipe.zadd(QUEUED, &claim.id, seq);
                 }
                 ClaimStatus::Pending { tx_hash, .. } => {
-                    pipe.zrem(QUEUED, &claim.id).sadd(PENDING, &claim.id).set(tx_key(&tx_hash.to_string()), &claim.id);
+                    pipe.zrem(QUEUED, &claim.id).sadd(PENDING, &claim.id).set_ex(tx_key(&tx_hash.to_string()), &claim.id, self.retain_secs);
                 }
                 ClaimStatus::Confirmed { .. } | ClaimStatus::Failed { .. } => {
                     pipe.zrem(QUEUED, &claim.id).srem(PENDING, &claim.id);
