@@ -93,7 +93,8 @@ pub struct BundlerArgs {
     pub min_balance: U256,
     /// Operations accepted between heads are bundled after this wait (which gathers others),
     /// at most once per wait, so they make the block being built instead of the next one; at
-    /// once within 200 ms of the next head, predicted from the last two.
+    /// once within 200 ms (a tenth of the block time if less) of the next head, predicted from
+    /// the last two.
     #[arg(long = "bundle-delay", env = "BUNDLE_DELAY", default_value = "50ms", value_parser = ande_chain::parse_duration)]
     pub bundle_delay: std::time::Duration,
     /// Bundles in flight at once per EntryPoint, each with its own operations: at least a block

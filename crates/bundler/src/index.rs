@@ -4,7 +4,8 @@
 //! bundle in flight is looked up in its bundle's receipt, so its receipt answers as soon as the
 //! node has the block, before the index has read it. The transaction receipts of recently
 //! included bundles are kept in memory, fetched once as their block is indexed, so the receipts
-//! of a bundle's operations cost no node call each.
+//! of a bundle's operations cost no node call each (fetched with the block while following
+//! heads; when catching up, on the first ask).
 
 use crate::errors::RpcError;
 use crate::mempool::PoolOp;
@@ -40,19 +41,24 @@ impl ReceiptCache {
     fn slot(&self, tx: B256) -> Slot {
         let mut inner = self.inner.lock();
         let (map, order) = &mut *inner;
-        let slot = map
-            .entry(tx)
+        map.entry(tx)
             .or_insert_with(|| {
                 order.push_back(tx);
                 Slot::default()
             })
-            .clone();
+            .clone()
+    }
+
+    /// Oldest first, down to CACHED_RECEIPTS: only when a mined receipt is kept, so asking
+    /// for transactions not mined yet never pushes receipts out.
+    fn evict(&self) {
+        let mut inner = self.inner.lock();
+        let (map, order) = &mut *inner;
         while order.len() > CACHED_RECEIPTS {
             if let Some(old) = order.pop_front() {
                 map.remove(&old);
             }
         }
-        slot
     }
 
     /// The receipt of `tx`, from memory or the node; only a mined one is kept.
@@ -72,6 +78,8 @@ impl ReceiptCache {
                 inner.0.remove(&tx);
                 inner.1.retain(|t| *t != tx);
             }
+        } else {
+            self.evict();
         }
         Ok(receipt)
     }
@@ -235,6 +243,7 @@ mod tests {
         for i in 1..=CACHED_RECEIPTS as u64 {
             cache.slot(tx(i));
         }
+        cache.evict();
         let inner = cache.inner.lock();
         assert_eq!(inner.0.len(), CACHED_RECEIPTS);
         assert!(!inner.0.contains_key(&tx(0)), "the oldest left first");

@@ -60,11 +60,16 @@ impl Store {
             if from >= before {
                 return Ok(0);
             }
-            let blobs = txn.open_table(BLOBS).map_err(err)?;
+            let mut blobs = txn.open_table(BLOBS).map_err(err)?;
             let mut headers = txn.open_table(HEADERS).map_err(err)?;
             for height in from..before {
-                if blobs.get(height).map_err(err)?.is_none() && headers.remove(height).map_err(err)?.is_some() {
-                    dropped += 1;
+                // Stores written before empty heights were left out hold `[]` for them.
+                let empty = blobs.get(height).map_err(err)?.is_none_or(|b| b.value() == b"[]");
+                if empty {
+                    blobs.remove(height).map_err(err)?;
+                    if headers.remove(height).map_err(err)?.is_some() {
+                        dropped += 1;
+                    }
                 }
             }
             meta.insert(PRUNED_TO, before).map_err(err)?;
@@ -120,7 +125,12 @@ mod tests {
             let blobs = if height == 3 || height == 7 { vec![blob.clone()] } else { Vec::new() };
             store.put(&headers.next_empty(), &blobs).unwrap();
         }
+        // Stores from before empty heights were left out hold `[]` for them.
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(BLOBS).unwrap().insert(4, b"[]".as_slice()).unwrap();
+        txn.commit().unwrap();
         assert_eq!(store.prune_empty(8).unwrap(), 5, "1, 2, 4, 5 and 6");
+        assert!(store.blobs(4).unwrap().is_empty());
         for height in 1..=10u64 {
             let kept = store.header(height).unwrap().is_some();
             assert_eq!(kept, [3, 7, 8, 9, 10].contains(&height), "height {height}");

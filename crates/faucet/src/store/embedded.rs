@@ -121,45 +121,9 @@ impl EmbeddedStore {
     /// Removes what retention no longer needs, as of `now`: cooldowns that ran out, hourly
     /// counts of past hours, and claims confirmed or failed more than `retain_secs` ago with
     /// their transaction index.
-    pub fn sweep(&self, now: u64, retain_secs: u64) -> Result<Swept, StoreError> {
-        let txn = self.db.begin_write().map_err(err)?;
-        let mut swept = Swept::default();
-        {
-            let mut cooldowns = txn.open_table(COOLDOWNS).map_err(err)?;
-            let ran_out: Vec<String> = cooldowns
-                .iter()
-                .map_err(err)?
-                .filter_map(|e| e.ok())
-                .filter(|(_, v)| v.value().get(..8).and_then(|b| b.try_into().ok()).is_none_or(|b| u64::from_be_bytes(b) <= now))
-                .map(|(k, _)| k.value().to_string())
-                .collect();
-            for key in &ran_out {
-                cooldowns.remove(key.as_str()).map_err(err)?;
-            }
-            swept.cooldowns = ran_out.len();
-            let mut hours = txn.open_table(HOURS).map_err(err)?;
-            hours.retain(|hour, _| hour >= now / 3600).map_err(err)?;
-            let cutoff = now.saturating_sub(retain_secs);
-            let mut finished = txn.open_table(FINISHED).map_err(err)?;
-            let expired: Vec<(u64, String)> = finished
-                .range(..(cutoff, ""))
-                .map_err(err)?
-                .map(|e| e.map(|(k, _)| (k.value().0, k.value().1.to_string())).map_err(err))
-                .collect::<Result<_, _>>()?;
-            let mut claims = txn.open_table(CLAIMS).map_err(err)?;
-            let mut by_tx = txn.open_table(BY_TX).map_err(err)?;
-            let mut txs_of = txn.open_multimap_table(TXS_OF).map_err(err)?;
-            for (at, id) in &expired {
-                for hash in txs_of.remove_all(id.as_str()).map_err(err)? {
-                    by_tx.remove(hash.map_err(err)?.value()).map_err(err)?;
-                }
-                claims.remove(id.as_str()).map_err(err)?;
-                finished.remove((*at, id.as_str())).map_err(err)?;
-            }
-            swept.claims = expired.len();
-        }
-        txn.commit().map_err(err)?;
-        Ok(swept)
+    pub async fn sweep(&self, now: u64, retain_secs: u64) -> Result<Swept, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || sweep_in(&db, now, retain_secs)).await.map_err(|e| StoreError::Embedded(e.to_string()))?
     }
 
     /// Stores claims in one durable write.
@@ -218,6 +182,48 @@ impl EmbeddedStore {
         let txn = self.db.begin_read().map_err(err)?;
         txn.open_table(QUEUED).map_err(err)?.len().map_err(err)
     }
+}
+
+/// [`EmbeddedStore::sweep`] in one write transaction, off the async workers.
+fn sweep_in(db: &Database, now: u64, retain_secs: u64) -> Result<Swept, StoreError> {
+    let txn = db.begin_write().map_err(err)?;
+    let mut swept = Swept::default();
+    {
+        let mut cooldowns = txn.open_table(COOLDOWNS).map_err(err)?;
+        let ran_out: Vec<String> = cooldowns
+            .iter()
+            .map_err(err)?
+            .filter_map(|e| e.ok())
+            .filter(|(_, v)| v.value().get(..8).and_then(|b| b.try_into().ok()).is_none_or(|b| u64::from_be_bytes(b) <= now))
+            .map(|(k, _)| k.value().to_string())
+            .collect();
+        for key in &ran_out {
+            cooldowns.remove(key.as_str()).map_err(err)?;
+        }
+        swept.cooldowns = ran_out.len();
+        let mut hours = txn.open_table(HOURS).map_err(err)?;
+        hours.retain(|hour, _| hour >= now / 3600).map_err(err)?;
+        let cutoff = now.saturating_sub(retain_secs);
+        let mut finished = txn.open_table(FINISHED).map_err(err)?;
+        let expired: Vec<(u64, String)> = finished
+            .range(..(cutoff, ""))
+            .map_err(err)?
+            .map(|e| e.map(|(k, _)| (k.value().0, k.value().1.to_string())).map_err(err))
+            .collect::<Result<_, _>>()?;
+        let mut claims = txn.open_table(CLAIMS).map_err(err)?;
+        let mut by_tx = txn.open_table(BY_TX).map_err(err)?;
+        let mut txs_of = txn.open_multimap_table(TXS_OF).map_err(err)?;
+        for (at, id) in &expired {
+            for hash in txs_of.remove_all(id.as_str()).map_err(err)? {
+                by_tx.remove(hash.map_err(err)?.value()).map_err(err)?;
+            }
+            claims.remove(id.as_str()).map_err(err)?;
+            finished.remove((*at, id.as_str())).map_err(err)?;
+        }
+        swept.claims = expired.len();
+    }
+    txn.commit().map_err(err)?;
+    Ok(swept)
 }
 
 /// The writer thread: takes every write waiting, applies them in order in one transaction,
@@ -374,16 +380,16 @@ mod tests {
         store.save_all(std::slice::from_ref(&moving)).await.unwrap();
 
         let now = now_secs();
-        assert_eq!(store.sweep(now, 3600).unwrap(), Swept::default(), "nothing is past retention or cooldown yet");
+        assert_eq!(store.sweep(now, 3600).await.unwrap(), Swept::default(), "nothing is past retention or cooldown yet");
         assert!(store.get(&first.to_string()).unwrap().is_some(), "found by the hash it was first sent under");
 
         let later = now + 7200;
-        assert_eq!(store.sweep(later, 3600).unwrap(), Swept { cooldowns: 4, claims: 1 });
+        assert_eq!(store.sweep(later, 3600).await.unwrap(), Swept { cooldowns: 4, claims: 1 });
         assert!(store.get("done").unwrap().is_none());
         assert!(store.get(&first.to_string()).unwrap().is_none() && store.get(&bumped.to_string()).unwrap().is_none(), "every hash it was sent under");
         assert_eq!(store.get("moving").unwrap().map(|c| c.status), Some(moving.status.clone()), "a claim still pending stays");
         assert_eq!(store.pending().unwrap().len(), 1);
-        assert_eq!(store.sweep(later, 3600).unwrap(), Swept::default(), "nothing twice");
+        assert_eq!(store.sweep(later, 3600).await.unwrap(), Swept::default(), "nothing twice");
         // Its cooldown ran out and was dropped: the address may claim again.
         let (again, again_ask) = claim("again", 1);
         assert_eq!(store.reserve(&again_ask, &again).await.unwrap(), Reservation::Granted);

@@ -159,7 +159,7 @@ impl Store {
     pub async fn sweep(&self, retain_secs: u64) -> Result<Swept, StoreError> {
         match self {
             Store::Redis(_) => Ok(Swept::default()),
-            Store::Embedded(s) => s.sweep(now_secs(), retain_secs),
+            Store::Embedded(s) => s.sweep(now_secs(), retain_secs).await,
         }
     }
 }

@@ -128,7 +128,11 @@ impl RedisStore {
                 ClaimStatus::Pending { tx_hash, .. } => {
                     pipe.zrem(QUEUED, &claim.id).sadd(PENDING, &claim.id).set_ex(tx_key(&tx_hash.to_string()), &claim.id, self.retain_secs);
                 }
-                ClaimStatus::Confirmed { .. } | ClaimStatus::Failed { .. } => {
+                ClaimStatus::Confirmed { tx_hash, .. } => {
+                    // The index entry of the hash that was mined lasts as long as the claim.
+                    pipe.zrem(QUEUED, &claim.id).srem(PENDING, &claim.id).expire(tx_key(&tx_hash.to_string()), self.retain_secs as i64);
+                }
+                ClaimStatus::Failed { .. } => {
                     pipe.zrem(QUEUED, &claim.id).srem(PENDING, &claim.id);
                 }
             }

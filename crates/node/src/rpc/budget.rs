@@ -49,8 +49,7 @@ pub struct Limits {
 }
 
 struct Lane {
-    class: Class,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     limits: Limits,
     /// Requests holding or waiting for a permit.
     admitted: AtomicUsize,
@@ -69,11 +68,12 @@ impl Budget {
     }
 
     pub fn new(tracing: Limits, logs: Limits, calls: Limits) -> Self {
-        let lane = |class, limits: Limits| {
+        let lane = |limits: Limits| {
             let limits = Limits { running: limits.running.max(1), ..limits };
-            Lane { class, permits: Semaphore::new(limits.running), limits, admitted: AtomicUsize::new(0) }
+            Lane { permits: Arc::new(Semaphore::new(limits.running)), limits, admitted: AtomicUsize::new(0) }
         };
-        Self { lanes: [lane(Class::Tracing, tracing), lane(Class::Logs, logs), lane(Class::Calls, calls)] }
+        // In the order of `Class`, which indexes them.
+        Self { lanes: [lane(tracing), lane(logs), lane(calls)] }
     }
 
     fn lane(&self, class: Class) -> &Lane {
@@ -91,24 +91,39 @@ pub struct RpcBudget<S> {
 }
 
 /// A request's place in its lane (running or waiting) until it finishes.
-struct Admitted<'a>(&'a Lane);
+struct Admitted {
+    budget: Arc<Budget>,
+    class: Class,
+}
 
-impl<'a> Admitted<'a> {
-    fn enter(lane: &'a Lane) -> Option<Self> {
+impl Admitted {
+    fn enter(budget: &Arc<Budget>, class: Class) -> Option<Self> {
+        let lane = budget.lane(class);
         let before = lane.admitted.fetch_add(1, Ordering::AcqRel);
         if before >= lane.limits.running + lane.limits.waiting {
             lane.admitted.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        crate::metrics::record_budget(lane.class.name(), before + 1);
-        Some(Admitted(lane))
+        crate::metrics::record_budget(class.name(), before + 1);
+        Some(Admitted { budget: budget.clone(), class })
     }
 }
 
-impl Drop for Admitted<'_> {
+impl Drop for Admitted {
     fn drop(&mut self) {
-        let left = self.0.admitted.fetch_sub(1, Ordering::AcqRel) - 1;
-        crate::metrics::record_budget(self.0.class.name(), left);
+        let left = self.budget.lane(self.class).admitted.fetch_sub(1, Ordering::AcqRel) - 1;
+        crate::metrics::record_budget(self.class.name(), left);
+    }
+}
+
+/// The request with everything it borrows copied, so it can outlive the connection.
+fn owned(request: Request<'_>) -> Request<'static> {
+    Request {
+        jsonrpc: request.jsonrpc,
+        id: request.id.into_owned(),
+        method: std::borrow::Cow::Owned(request.method.into_owned()),
+        params: request.params.map(|p| std::borrow::Cow::Owned(p.into_owned())),
+        extensions: request.extensions,
     }
 }
 
@@ -126,14 +141,22 @@ where
         async move {
             let Some(class) = Class::of(request.method_name()) else { return service.call(request).await };
             let lane = budget.lane(class);
-            let Some(_admitted) = Admitted::enter(lane) else {
+            let Some(admitted) = Admitted::enter(&budget, class) else {
                 crate::metrics::record_budget_refused(class.name());
                 let message = format!("too many {} requests at once ({} running, {} waiting); try again shortly", class.name(), lane.limits.running, lane.limits.waiting);
                 return MethodResponse::error(request.id, error::limit(message));
             };
             // The semaphore is never closed.
-            let Ok(_permit) = lane.permits.acquire().await else { return MethodResponse::error(request.id, error::internal("budget closed")) };
-            service.call(request).await
+            let Ok(permit) = lane.permits.clone().acquire_owned().await else { return MethodResponse::error(request.id, error::internal("budget closed")) };
+            let id = request.id.clone();
+            let request = owned(request);
+            // Its own task holds the permit until the work is done: a blocking method runs on
+            // even when the caller hangs up, and must go on counting.
+            let running = tokio::spawn(async move {
+                let _held = (permit, admitted);
+                service.call(request).await
+            });
+            running.await.unwrap_or_else(|_| MethodResponse::error(id, error::internal("the request's task failed")))
         }
     }
 

@@ -76,7 +76,8 @@ impl Filters {
     }
 
     /// What changed since the filter was last polled. The registry's lock is held only to claim
-    /// the range, never across the scan; a scan that fails hands its range back.
+    /// the range, never across the scan; a scan that fails hands its range back, unless another
+    /// poll claimed past it meanwhile.
     pub fn changes(&self, chain: &Chain, id: U256) -> RpcResult<FilterChanges> {
         let reader = chain.reader()?;
         let head = reader.head()?.unwrap_or_default();
@@ -111,24 +112,16 @@ impl Filters {
                 }
             }
         };
-        let Some(ranged) = ranged else {
-            let mut hashes = Vec::new();
-            for number in from..=head {
-                if let Some(hash) = reader.block_hash(number)? {
-                    hashes.push(hash);
-                }
-            }
-            return Ok(FilterChanges::Hashes(hashes));
+        let scanned = match ranged {
+            None => (from..=head).filter_map(|number| reader.block_hash(number).transpose()).collect::<Result<Vec<_>, _>>().map(FilterChanges::Hashes).map_err(Into::into),
+            Some(ranged) => EthRpc::filter_logs_now(chain, &reader, &ranged).map(FilterChanges::Logs),
         };
-        match EthRpc::filter_logs_now(chain, &reader, &ranged) {
-            Ok(logs) => Ok(FilterChanges::Logs(logs)),
-            Err(e) => {
-                if let Some(filter) = self.installed.lock().get_mut(&id).filter(|f| f.last_block == head) {
-                    filter.last_block = from - 1;
-                }
-                Err(e)
-            }
+        if scanned.is_err()
+            && let Some(filter) = self.installed.lock().get_mut(&id).filter(|f| f.last_block == head)
+        {
+            filter.last_block = from - 1;
         }
+        scanned
     }
 }
 
