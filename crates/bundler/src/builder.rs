@@ -406,9 +406,7 @@ async fn revalidate(app: &App, entry_point: &EntryPoint, selected: Vec<PoolOp>) 
             if pooled.validated_block >= head && pooled.storage.is_disjoint(senders) {
                 return (pooled, None);
             }
-            let mut others = senders.clone();
-            others.remove(&pooled.op.sender);
-            let result = validate::validate(app, entry_point, &pooled.op, &others).await;
+            let result = validate::validate(app, entry_point, &pooled.op, senders).await;
             (pooled, Some(result))
         })
         .buffered(REVALIDATIONS)

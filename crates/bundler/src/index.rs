@@ -39,21 +39,15 @@ type Slot = Arc<tokio::sync::OnceCell<Option<Arc<Value>>>>;
 
 impl ReceiptCache {
     fn slot(&self, tx: B256) -> Slot {
-        let mut inner = self.inner.lock();
-        let (map, order) = &mut *inner;
-        map.entry(tx)
-            .or_insert_with(|| {
-                order.push_back(tx);
-                Slot::default()
-            })
-            .clone()
+        self.inner.lock().0.entry(tx).or_default().clone()
     }
 
-    /// Oldest first, down to CACHED_RECEIPTS: only when a mined receipt is kept, so asking
-    /// for transactions not mined yet never pushes receipts out.
-    fn evict(&self) {
+    /// Keeps the mined receipt of `tx` in the order of eviction, dropping the oldest past
+    /// CACHED_RECEIPTS: transactions not mined yet never push receipts out.
+    fn kept(&self, tx: B256) {
         let mut inner = self.inner.lock();
         let (map, order) = &mut *inner;
+        order.push_back(tx);
         while order.len() > CACHED_RECEIPTS {
             if let Some(old) = order.pop_front() {
                 map.remove(&old);
@@ -67,7 +61,12 @@ impl ReceiptCache {
         let receipt = slot
             .get_or_try_init(|| async {
                 let receipt: Option<Value> = node.request("eth_getTransactionReceipt", rpc_params![tx]).await?;
-                Ok::<_, RpcError>(receipt.filter(|r| !r.is_null()).map(Arc::new))
+                let receipt = receipt.filter(|r| !r.is_null()).map(Arc::new);
+                // Once per slot: only its initialiser runs this.
+                if receipt.is_some() {
+                    self.kept(tx);
+                }
+                Ok::<_, RpcError>(receipt)
             })
             .await?
             .clone();
@@ -76,10 +75,7 @@ impl ReceiptCache {
             let mut inner = self.inner.lock();
             if inner.0.get(&tx).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
                 inner.0.remove(&tx);
-                inner.1.retain(|t| *t != tx);
             }
-        } else {
-            self.evict();
         }
         Ok(receipt)
     }
@@ -151,7 +147,7 @@ pub async fn events(node: &NodeClient, entry_points: &[Address], from: u64, to: 
 
 /// The operation `hash` in a transaction receipt of `entry_point`'s, if it has its event.
 pub fn in_receipt(receipt: &Value, entry_point: Address, hash: &B256) -> Option<Included> {
-    let logs: Vec<RpcLog> = serde_json::from_value(receipt.get("logs")?.clone()).ok()?;
+    let logs = Vec::<RpcLog>::deserialize(receipt.get("logs")?).ok()?;
     logs.into_iter().filter(|l| l.address == entry_point).filter_map(decode).find(|i| i.user_op_hash == *hash)
 }
 
@@ -240,10 +236,11 @@ mod tests {
         let tx = |i: u64| B256::from(U256::from(i));
         let first = cache.slot(tx(0));
         assert!(Arc::ptr_eq(&first, &cache.slot(tx(0))), "one slot per transaction, shared by those who ask");
+        cache.kept(tx(0));
         for i in 1..=CACHED_RECEIPTS as u64 {
             cache.slot(tx(i));
+            cache.kept(tx(i));
         }
-        cache.evict();
         let inner = cache.inner.lock();
         assert_eq!(inner.0.len(), CACHED_RECEIPTS);
         assert!(!inner.0.contains_key(&tx(0)), "the oldest left first");

@@ -87,7 +87,7 @@ impl Rpc {
             let state = app.state.lock().await;
             // A sender at its quota costs no simulation.
             state.mempool.precheck(entry_point, &op)?;
-            state.mempool.senders_except(op.sender)
+            state.mempool.senders()
         };
         let started = Instant::now();
         let validated = validate::validate(app, ep, &op, &others).await;

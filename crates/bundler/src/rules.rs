@@ -112,8 +112,9 @@ struct Context<'a> {
     entry_point: Address,
     staked: Staked,
     associated: Associated,
-    /// The senders of the mempool's other operations (STO-040, STO-041).
-    other_senders: &'a BTreeSet<Address>,
+    /// The senders of the mempool's operations (STO-040, STO-041); the operation's own is
+    /// not another's.
+    mempool_senders: &'a BTreeSet<Address>,
 }
 
 fn violation(rule: &str, message: String) -> RpcError {
@@ -132,7 +133,7 @@ pub fn analyse(
     result: &ValidationResult,
     trace: &Frame,
     stake: &StakeRules,
-    other_senders: &BTreeSet<Address>,
+    mempool_senders: &BTreeSet<Address>,
 ) -> Result<Analysis, RpcError> {
     let staked = Staked {
         account: stake.is_staked(&result.senderInfo),
@@ -149,11 +150,11 @@ pub fn analyse(
     }
     // [STO-040]: an entity may not be another operation's sender.
     for (entity, address) in entity::named(op) {
-        if other_senders.contains(&address) {
+        if address != op.sender && mempool_senders.contains(&address) {
             return Err(violation("STO-040", format!("the {entity} {address} is the sender of another operation in the mempool")));
         }
     }
-    let ctx = Context { op, entry_point, staked, associated: Associated::new(&trace.keccak), other_senders };
+    let ctx = Context { op, entry_point, staked, associated: Associated::new(&trace.keccak), mempool_senders };
     let mut analysis = Analysis { staked, ..Default::default() };
     let written = written_addresses(trace);
     for call in &trace.calls {
@@ -295,7 +296,8 @@ fn check_storage(ctx: &Context, entity: Entity, entity_address: Address, staked:
             continue;
         }
         analysis.storage.insert(address);
-        if ctx.other_senders.contains(&address) {
+        // Not the operation's own sender: that was handled above.
+        if ctx.mempool_senders.contains(&address) {
             return Err(violation("STO-041", format!("the {entity} accessed storage of {address}, the sender of another operation in the mempool")));
         }
         if ctx.associated.is(slot, &sender) {

@@ -30,8 +30,9 @@ pub struct Policy {
 const MAX_USEROP_SIZE: usize = 8192;
 
 /// Validates `op` for `entry_point` against the latest state; the mempool entry it becomes.
-/// `other_senders` are the mempool's other senders (for STO-040 and STO-041).
-pub async fn validate(app: &App, entry_point: &EntryPoint, op: &UserOperation, other_senders: &BTreeSet<Address>) -> Result<PoolOp, RpcError> {
+/// `mempool_senders` are the senders with operations in the mempool (for STO-040 and STO-041;
+/// `op`'s own sender among them is not another's).
+pub async fn validate(app: &App, entry_point: &EntryPoint, op: &UserOperation, mempool_senders: &BTreeSet<Address>) -> Result<PoolOp, RpcError> {
     let (node, policy, chain_id) = (&app.node, &app.policy, app.chain_id);
     let (head, base_fee) = {
         let snapshot = app.snapshot.read();
@@ -83,7 +84,7 @@ pub async fn validate(app: &App, entry_point: &EntryPoint, op: &UserOperation, o
         }
     }
     let analysis = match &simulated.trace {
-        Some(trace) => rules::analyse(op, entry_point.address, entry_point.sender_creator, result, trace, &policy.stake, other_senders)?,
+        Some(trace) => rules::analyse(op, entry_point.address, entry_point.sender_creator, result, trace, &policy.stake, mempool_senders)?,
         None => rules::Analysis::default(),
     };
     Ok(PoolOp {

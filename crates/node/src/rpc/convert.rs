@@ -79,7 +79,7 @@ pub fn rpc_receipts(reader: &StoreReader, header: &Header, hash: B256) -> Result
     for (index, (receipt, tx_hash)) in receipts.into_iter().zip(hashes).enumerate() {
         let stored = reader.transaction(&tx_hash)?.ok_or_else(|| StoreError::Corrupt(format!("missing tx {tx_hash}")))?;
         let (logs, cumulative) = (receipt.logs().len() as u64, receipt.cumulative_gas_used());
-        let meta = LogMeta { block_hash: hash, block_number: header.number, timestamp: header.timestamp, tx_hash, tx_index: index as u64 };
+        let meta = LogMeta::of(header, hash, tx_hash, index as u64);
         out.push(rpc_receipt(header, meta, &stored, receipt, previous_gas, log_index)?);
         (log_index, previous_gas) = (log_index + logs, cumulative);
     }
@@ -97,7 +97,7 @@ pub fn rpc_receipt_of(reader: &StoreReader, header: &Header, hash: B256, tx_hash
     let log_index = receipts[..index].iter().map(|r| r.logs().len() as u64).sum();
     let previous_gas = index.checked_sub(1).map_or(0, |i| receipts[i].cumulative_gas_used());
     let receipt = receipts.swap_remove(index);
-    let meta = LogMeta { block_hash: hash, block_number: header.number, timestamp: header.timestamp, tx_hash, tx_index: stored.index.into() };
+    let meta = LogMeta::of(header, hash, tx_hash, stored.index.into());
     Ok(Some(rpc_receipt(header, meta, stored, receipt, previous_gas, log_index)?))
 }
 
@@ -138,6 +138,11 @@ pub struct LogMeta {
 }
 
 impl LogMeta {
+    /// Transaction `tx_index` (`tx_hash`) of the block `header` (`hash`).
+    pub fn of(header: &Header, hash: B256, tx_hash: B256, tx_index: u64) -> Self {
+        Self { block_hash: hash, block_number: header.number, timestamp: header.timestamp, tx_hash, tx_index }
+    }
+
     pub fn log(&self, log: alloy_primitives::Log, log_index: u64) -> Log {
         Log {
             inner: log,

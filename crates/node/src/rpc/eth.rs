@@ -229,7 +229,7 @@ impl EthRpc {
         let tx_hashes = reader.block_tx_hashes(number)?;
         let mut log_index = 0u64;
         for (tx_index, (receipt, tx_hash)) in receipts.into_iter().zip(tx_hashes).enumerate() {
-            let meta = LogMeta { block_hash: hash, block_number: number, timestamp: header.timestamp, tx_hash, tx_index: tx_index as u64 };
+            let meta = LogMeta::of(&header, hash, tx_hash, tx_index as u64);
             for log in receipt.logs() {
                 if filter.matches_address(log.address) && filter.matches_topics(log.topics()) {
                     if out.len() >= max {
