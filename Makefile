@@ -89,6 +89,7 @@ bench: build e2e-deps
 	target/release/ande-bench cadence --seconds 300
 	target/release/ande-bench da
 	target/release/ande-bench memory
+	target/release/ande-bench state
 	target/release/ande-bench faucet
 	target/release/ande-bench bundler
 

@@ -7,6 +7,7 @@ mod da;
 mod explorer;
 mod faucet;
 mod process;
+mod state;
 mod stats;
 mod workload;
 
@@ -118,6 +119,17 @@ enum Bench {
         /// Concurrent clients of the inclusion and sustained runs.
         #[arg(long, default_value_t = 16)]
         connections: usize,
+    },
+    /// Block build + commit time as the state grows: one SSTORE into a contract of `slots`
+    /// slots against one of 10, one transfer among `accounts` accounts against 1,000 (ande only).
+    State {
+        #[arg(long, default_value_t = 1_000_000)]
+        slots: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        accounts: u64,
+        /// Blocks of one transaction measured per state.
+        #[arg(long, default_value_t = 20)]
+        blocks: u64,
     },
     /// ande's resident memory and database bytes per transfer after a large chain.
     Memory {
@@ -431,6 +443,7 @@ async fn main() -> Result<()> {
         Bench::Cadence { seconds, load_tps, ref targets } => cadence(&cli, seconds, load_tps, targets).await,
         Bench::Da { seconds, load_tps } => da::run(&cli, seconds, load_tps).await,
         Bench::Explorer { per_sender, seconds, load_tps, ref database_url } => explorer::run(&cli, per_sender, seconds, load_tps, database_url.as_deref()).await,
+        Bench::State { slots, accounts, blocks } => state::run(&cli, slots, accounts, blocks).await,
         Bench::Memory { accounts, senders, per_sender } => memory(&cli, accounts, senders, per_sender).await,
         Bench::Faucet { claims, clients } => faucet::run(&cli.ande, &cli.workdir, claims, clients).await,
         Bench::Bundler { senders, deploying, rate, rate_seconds, seconds, connections } => {

@@ -30,8 +30,18 @@ pub fn cpu_seconds(pid: u32) -> Result<f64> {
 
 impl Target {
     pub async fn ande(bin: &Path, genesis: &Path, datadir: &Path, block_time: &str, extra: &[&str]) -> Result<Self> {
+        Self::ande_logging(bin, genesis, datadir, block_time, extra, None).await
+    }
+
+    /// [`Self::ande`], writing its info-level JSON log to `log` when given.
+    pub async fn ande_logging(bin: &Path, genesis: &Path, datadir: &Path, block_time: &str, extra: &[&str], log: Option<&Path>) -> Result<Self> {
         let (port, ws) = (free_port()?, free_port()?);
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        match log {
+            Some(path) => command.env("RUST_LOG", "info").env("LOG_FORMAT", "json").stderr(std::fs::File::create(path)?),
+            None => command.env("RUST_LOG", "warn").stderr(Stdio::inherit()),
+        };
+        let child = command
             .args(["node", "--genesis"])
             .arg(genesis)
             .arg("--datadir")
@@ -39,9 +49,7 @@ impl Target {
             .args(["--block-time", block_time, "--http.port", &port.to_string()])
             .args(["--ws.port", &ws.to_string(), "--metrics.port", &free_port()?.to_string()])
             .args(extra)
-            .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
             .spawn()?;
         Self::ready("ande", child, port, ws).await
     }

@@ -1,17 +1,18 @@
 //! Block 0 from the genesis file.
 
 use crate::storage::{BlockCommit, StoredAccount};
-use crate::trie::StateTrie;
 use alloy_consensus::Header;
 use alloy_primitives::{B256, B64, Bloom, KECCAK256_EMPTY, U256, keccak256};
-use alloy_trie::EMPTY_ROOT_HASH;
+use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
 use ande_chain::ChainSpec;
 
 /// The genesis block's commit and hash.
 pub fn genesis_block(spec: &ChainSpec) -> (BlockCommit, B256) {
     let genesis = &spec.genesis;
     let mut commit = BlockCommit::default();
-    let mut trie = StateTrie::default();
+    // Hashed once, keeping no trie: the node builds its own from the store, and on every restart
+    // this only checks the store's genesis.
+    let mut accounts = Vec::with_capacity(genesis.alloc.len());
     for (address, account) in &genesis.alloc {
         let code = account.code.clone().filter(|c| !c.is_empty());
         let code_hash = code.as_ref().map_or(KECCAK256_EMPTY, keccak256);
@@ -19,21 +20,22 @@ pub fn genesis_block(spec: &ChainSpec) -> (BlockCommit, B256) {
             commit.codes.push((code_hash, code));
         }
         let stored = StoredAccount { nonce: account.nonce.unwrap_or_default(), balance: account.balance, code_hash };
-        trie.set_account(address, Some(stored));
         commit.accounts.push((*address, Some(stored)));
+        let first_slot = commit.storage.len();
         for (slot, value) in account.storage.iter().flatten() {
-            let slot = U256::from_be_bytes(slot.0);
             let value = U256::from_be_bytes(value.0);
             if !value.is_zero() {
-                trie.set_slot(address, &slot, value);
-                commit.storage.push((*address, slot, value));
+                commit.storage.push((*address, U256::from_be_bytes(slot.0), value));
             }
         }
+        let slots = commit.storage[first_slot..].iter().map(|(_, slot, value)| (B256::from(*slot), *value));
+        let storage_root = alloy_trie::root::storage_root_unhashed(slots);
+        accounts.push((*address, TrieAccount { nonce: stored.nonce, balance: stored.balance, storage_root, code_hash }));
     }
     let header = crate::header::prague(Header {
         parent_hash: B256::ZERO,
         beneficiary: genesis.coinbase,
-        state_root: trie.root(),
+        state_root: alloy_trie::root::state_root_unhashed(accounts),
         transactions_root: EMPTY_ROOT_HASH,
         receipts_root: EMPTY_ROOT_HASH,
         logs_bloom: Bloom::ZERO,

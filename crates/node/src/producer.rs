@@ -323,9 +323,14 @@ pub fn run(chain: &Chain, stop: &std::sync::mpsc::Receiver<()>) -> Result<(), St
             hash = %built.hash,
             txs = built.txs,
             gas = built.gas_used,
-            build_ms = built.build_time.as_millis() as u64,
-            commit_ms = built.commit_time.as_millis() as u64,
+            build_ms = millis(built.build_time),
+            commit_ms = millis(built.commit_time),
             "produced block"
         );
     }
+}
+
+/// Milliseconds to the microsecond, for logs.
+fn millis(duration: Duration) -> f64 {
+    duration.as_micros() as f64 / 1000.0
 }
