@@ -11,6 +11,12 @@ cd "$(dirname "$0")/.."
 
 # The development keys genesis/local.json lists, in order (DEVELOPMENT ONLY).
 dev_keys() { grep -o '"secretKey": *"0x[0-9a-fA-F]*"' genesis/local.json | grep -o '0x[0-9a-fA-F]*'; }
+# The development key of the address genesis/local.json names as its sequencer
+# (config.ande.sequencerAddress), as `ande up` signs DA batches with.
+sequencer_dev_key() {
+  address=$(grep -o '"sequencerAddress": *"0x[0-9a-fA-F]*"' genesis/local.json | grep -o '0x[0-9a-fA-F]*')
+  grep -A3 "\"$address\": *{" genesis/local.json | grep -o '"secretKey": *"0x[0-9a-fA-F]*"' | grep -o '0x[0-9a-fA-F]*'
+}
 
 # With DA_LAYER=celestia the light node's RPC checks HS256 JWTs signed with a key from its
 # keystore. The key is made here (celestia_jwt_secret, in the keystore's JSON form; the light
@@ -86,15 +92,16 @@ secrets() {
       : >"$SECRETS/paymaster_signer_key"
     fi
   fi
-  if [ ! -s "$SECRETS/sequencer_key" ]; then
-    if [ "$GENESIS_FILE" = "local.json" ]; then
-      # Development only: batches are signed with genesis/local.json's first key, as `ande up` does.
-      (umask 022; dev_keys | sed -n 1p >"$SECRETS/sequencer_key")
-    else
-      # A new key; its address (ande_daStatus "sequencer") is what full nodes set as SEQUENCER_ADDRESS.
-      say "generating $SECRETS/sequencer_key (the DA batch signing key)"
-      (umask 077; printf '0x%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$SECRETS/sequencer_key")
-    fi
+  if [ "$GENESIS_FILE" = "local.json" ]; then
+    # Development only: batches are signed with the key of the sequencer genesis/local.json
+    # names, written every time so that a key from an older checkout is replaced.
+    (umask 022; sequencer_dev_key >"$SECRETS/sequencer_key") || true
+    [ -s "$SECRETS/sequencer_key" ] || die "genesis/local.json lists no development key for its config.ande.sequencerAddress"
+  elif [ ! -s "$SECRETS/sequencer_key" ]; then
+    # A new key; its address (ande_daStatus "sequencer") is what full nodes set as SEQUENCER_ADDRESS,
+    # or what the genesis names as config.ande.sequencerAddress.
+    say "generating $SECRETS/sequencer_key (the DA batch signing key)"
+    (umask 077; printf '0x%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$SECRETS/sequencer_key")
   fi
   chmod 0644 "$SECRETS"/*
 }

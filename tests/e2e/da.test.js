@@ -9,8 +9,10 @@ import { clients } from './lib/clients.js';
 import { compile } from './lib/contracts.js';
 import { privateKeyToAccount } from 'viem/accounts';
 
-const SEQUENCER_KEY = DEV_KEYS[0];
-const SEQUENCER = privateKeyToAccount(SEQUENCER_KEY).address;
+// The sequencer genesis/local.json names (config.ande.sequencerAddress), and its development key.
+const SEQUENCER = JSON.parse(fs.readFileSync(LOCAL_GENESIS, 'utf8')).config.ande.sequencerAddress;
+const SEQUENCER_KEY = DEV_KEYS.find((key) => privateKeyToAccount(key).address.toLowerCase() === SEQUENCER.toLowerCase());
+assert.ok(SEQUENCER_KEY, `a development key for ${SEQUENCER}`);
 const TO = '0x00000000000000000000000000000000000000d4';
 
 function keyFile() {
@@ -28,7 +30,8 @@ async function startSequencer(da, namespace, { datadir, env = {} } = {}) {
 }
 
 async function startFullNode(da, namespace, sequencer) {
-  return startNode({ args: ['--mode', 'full'], env: { ...daEnv(da, namespace), SEQUENCER_ADDRESS: SEQUENCER, SEQUENCER_URL: sequencer.rpcUrl } });
+  // No SEQUENCER_ADDRESS: the genesis names the sequencer.
+  return startNode({ args: ['--mode', 'full'], env: { ...daEnv(da, namespace), SEQUENCER_URL: sequencer.rpcUrl } });
 }
 
 const blockNumber = async (node) => Number(await rpc(node.rpcUrl, 'eth_blockNumber'));
@@ -117,6 +120,7 @@ test('a full node rebuilds the chain from DA and reaches the same head hash and 
     assertContiguous(await batchesInDa(da, base64Namespace(status.namespace)), last);
     const fullStatus = await daStatus(full);
     assert.equal(fullStatus.role, 'full');
+    assert.equal(fullStatus.sequencer.toLowerCase(), SEQUENCER.toLowerCase(), 'the sequencer the genesis names');
     assert.equal(fullStatus.rejectedBlobs, 0);
     assert.equal((await fetch(`${full.rpcUrl}/health`)).status, 200);
     // A full node told the wrong sequencer address sees only blobs it refuses: /health says so.
@@ -251,5 +255,15 @@ test('DA settings that cannot work are refused at start, saying what is missing'
   assert.match(badKey.output, /not a valid secp256k1 private key/);
   assert.doesNotMatch(badKey.output, /0x1234/, 'the key is not echoed');
   const full = await runNodeExpectingFailure(['--genesis', LOCAL_GENESIS, '--mode', 'full']);
-  assert.match(full.output, /a full node needs DA_URL and SEQUENCER_ADDRESS/);
+  assert.match(full.output, /a full node reads the chain from DA: set DA_URL/);
+  // A genesis that names no sequencer (the testnet's) needs SEQUENCER_ADDRESS.
+  const testnet = path.join(path.dirname(LOCAL_GENESIS), 'testnet.json');
+  const unnamed = await runNodeExpectingFailure(['--genesis', testnet, '--mode', 'full', '--da.url', 'http://127.0.0.1:9']);
+  assert.match(unnamed.output, /a full node needs the address whose batches it accepts: set SEQUENCER_ADDRESS, or config.ande.sequencerAddress in the genesis/);
+  // A sequencer signing with another key than the one the genesis names would post batches
+  // every full node refuses: it does not start.
+  const other = privateKeyToAccount(DEV_KEYS.find((key) => key !== SEQUENCER_KEY));
+  const impostor = await runNodeExpectingFailure(['--genesis', LOCAL_GENESIS, '--da.url', 'http://127.0.0.1:9', '--sequencer-key', DEV_KEYS.find((key) => key !== SEQUENCER_KEY)]);
+  assert.notEqual(impostor.code, 0);
+  assert.ok(impostor.output.includes(`the batch signing key is ${other.address}'s, but the genesis names ${SEQUENCER} as the sequencer`), impostor.output);
 });

@@ -19,8 +19,9 @@ fn defaults<T: clap::Args>() -> eyre::Result<T> {
     Ok(Defaults::<T>::try_parse_from(["ande"])?.args)
 }
 
-/// The genesis' development keys, in address order: `ande up` gives each service its own, so
-/// their nonces never collide. DEVELOPMENT ONLY: a public network's genesis lists none.
+/// The genesis' development keys: the DA batches are signed with the key of the sequencer
+/// address the genesis names, the others go in address order. `ande up` gives each service its
+/// own, so their nonces never collide. DEVELOPMENT ONLY: a public network's genesis lists none.
 struct DevKeys {
     /// Signs DA batches (no transactions).
     da: B256,
@@ -37,7 +38,15 @@ fn dev_keys(spec: &ChainSpec, genesis: &std::path::Path) -> eyre::Result<DevKeys
     if all.len() < 5 {
         eyre::bail!("{} lists {} development keys, and `ande up` needs 5; it is for local chains", genesis.display(), all.len());
     }
-    Ok(DevKeys { da: all[0].1, deployer: all[1].1, bundler: all[2].1, paymaster: all[3].1, faucet: all[all.len() - 1].1, all })
+    let da = match spec.sequencer_address {
+        None => 0,
+        Some(named) => all.iter().position(|(address, _)| *address == named).ok_or_else(|| {
+            eyre::eyre!("{} names {named} as its sequencer but lists no development key for it", genesis.display())
+        })?,
+    };
+    let mut rest: Vec<B256> = all.iter().map(|(_, key)| *key).collect();
+    let da = rest.remove(da);
+    Ok(DevKeys { da, deployer: rest[0], bundler: rest[1], paymaster: rest[2], faucet: rest[rest.len() - 1], all })
 }
 
 pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>) -> eyre::Result<()> {

@@ -16,8 +16,8 @@ use std::time::Duration;
 mod common;
 use common::{Node, ande, free_port, node, wait_for};
 
-/// genesis/local.json's first development key (DEVELOPMENT ONLY), signing batches here.
-const SEQUENCER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// The development key (DEVELOPMENT ONLY) of the sequencer genesis/local.json names.
+const SEQUENCER_KEY: &str = "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356";
 
 async fn da_status(node: &Node) -> Option<Value> {
     node.rpc.request::<Value, _>("ande_daStatus", rpc_params![]).await.ok()

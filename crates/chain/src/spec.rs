@@ -47,6 +47,13 @@ struct EvolveConfig {
     base_fee_elasticity_multiplier: Option<u64>,
 }
 
+/// AndeChain's own extras (`config.ande`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AndeConfig {
+    sequencer_address: Option<Address>,
+}
+
 /// Everything the node needs to know about the chain, derived from the genesis file alone.
 #[derive(Debug, Clone)]
 pub struct ChainSpec {
@@ -59,6 +66,9 @@ pub struct ChainSpec {
     pub base_fee_params: BaseFeeParams,
     pub initial_base_fee: u64,
     pub currency: NativeCurrency,
+    /// The address whose signed DA batches full nodes accept (`config.ande.sequencerAddress`):
+    /// the chain's own, so a full node needs no flag for it.
+    pub sequencer_address: Option<Address>,
 }
 
 impl ChainSpec {
@@ -83,6 +93,11 @@ impl ChainSpec {
             .get_deserialized("nativeCurrency")
             .transpose()
             .map_err(|e| ChainSpecError::Invalid(format!("config.nativeCurrency: {e}")))?
+            .unwrap_or_default();
+        let ande: AndeConfig = extra
+            .get_deserialized("ande")
+            .transpose()
+            .map_err(|e| ChainSpecError::Invalid(format!("config.ande: {e}")))?
             .unwrap_or_default();
         let defaults = BaseFeeParams::ethereum();
         let base_fee_params = BaseFeeParams::new(
@@ -110,6 +125,7 @@ impl ChainSpec {
             base_fee_params,
             initial_base_fee,
             currency,
+            sequencer_address: ande.sequencer_address,
             genesis,
         })
     }
@@ -194,6 +210,21 @@ mod tests {
         assert_eq!(spec.initial_base_fee, 7);
         assert_eq!(spec.base_fee_sink_at(4), None);
         assert!(spec.base_fee_sink_at(5).is_some());
+    }
+
+    #[test]
+    fn the_sequencer_address_is_read_and_unknown_ande_fields_refused() {
+        let genesis = |ande: &str| {
+            let json = format!(r#"{{"config":{{"chainId":7,"homesteadBlock":0,"eip150Block":0,"eip155Block":0,"eip158Block":0,
+                "byzantiumBlock":0,"constantinopleBlock":0,"petersburgBlock":0,"istanbulBlock":0,"berlinBlock":0,
+                "londonBlock":0,"shanghaiTime":0,"cancunTime":0,"pragueTime":0,"ande":{ande}}},
+                "gasLimit":"0x1c9c380","alloc":{{}}}}"#);
+            ChainSpec::from_genesis(serde_json::from_str(&json).unwrap())
+        };
+        let spec = genesis(r#"{"sequencerAddress":"0x14dC79964da2C08b23698B3D3cc7Ca32193d9955"}"#).unwrap();
+        assert_eq!(spec.sequencer_address, Some(alloy_primitives::address!("0x14dC79964da2C08b23698B3D3cc7Ca32193d9955")));
+        let err = genesis(r#"{"sequencer":"0x14dC79964da2C08b23698B3D3cc7Ca32193d9955"}"#).unwrap_err();
+        assert!(err.to_string().contains("config.ande"), "{err}");
     }
 
     #[test]

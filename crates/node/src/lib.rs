@@ -100,12 +100,24 @@ async fn prepare_work(chain: &Arc<chain::Chain>, args: &NodeArgs) -> Result<Work
     match args.mode {
         Mode::Sequencer => {
             let Some(client) = client else { return Ok(Work::Sequencer(None)) };
-            let poster = da::poster::Poster::new(chain.clone(), client, args.da.namespace()?, args.da.signer()?, args.da.clone())?;
+            let signer = args.da.signer()?;
+            if let Some(named) = chain.spec.sequencer_address
+                && named != signer.address()
+            {
+                return Err(da::DaConfigError::NotTheSequencer { key: signer.address(), genesis: named }.into());
+            }
+            let poster = da::poster::Poster::new(chain.clone(), client, args.da.namespace()?, signer, args.da.clone())?;
             Ok(Work::Sequencer(Some(Box::new(poster))))
         }
         Mode::Full => {
-            let (Some(client), Some(sequencer)) = (client, args.da.sequencer_address) else {
-                return Err(da::DaConfigError::FullNodeNeedsDa.into());
+            let client = client.ok_or(da::DaConfigError::FullNodeNeedsDa)?;
+            let sequencer = match (args.da.sequencer_address, chain.spec.sequencer_address) {
+                (Some(flag), Some(genesis)) if flag != genesis => {
+                    tracing::warn!(%flag, %genesis, "SEQUENCER_ADDRESS differs from the genesis' sequencer address; accepting batches from SEQUENCER_ADDRESS");
+                    flag
+                }
+                (Some(address), _) | (None, Some(address)) => address,
+                (None, None) => return Err(da::DaConfigError::FullNodeNeedsSequencer.into()),
             };
             Ok(Work::Full(da::follower::Follower::new(chain.clone(), client, args.da.namespace()?, sequencer, &args.da)?))
         }

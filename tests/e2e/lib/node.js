@@ -196,10 +196,12 @@ export async function startExplorer(node, { databaseUrl = `sqlite://${path.join(
   return spawnService('ande explorer', args, { DATABASE_URL: databaseUrl, ...env }, `${explorer.url}/health`, explorer);
 }
 
-/** Runs anvil (Foundry's node: a foreign EVM, the CREATE2 proxy preinstalled) on a free port. */
-export async function startAnvil({ chainId = 31337, blockTime } = {}) {
+/** Runs anvil (Foundry's node: a foreign EVM, the CREATE2 proxy preinstalled) on a free port,
+ * on `genesis` (a genesis file) when given. */
+export async function startAnvil({ chainId = 31337, blockTime, genesis } = {}) {
   const port = await freePort();
-  const args = ['--port', String(port), '--host', '127.0.0.1', '--chain-id', String(chainId), ...(blockTime ? ['--block-time', String(blockTime)] : [])];
+  const args = ['--port', String(port), '--host', '127.0.0.1', '--chain-id', String(chainId),
+    ...(blockTime ? ['--block-time', String(blockTime)] : []), ...(genesis ? ['--init', genesis] : [])];
   const child = spawn(ANVIL, args, { stdio: 'ignore' });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const anvil = { rpcUrl: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}`, chainId };

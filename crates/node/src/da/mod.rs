@@ -57,7 +57,8 @@ pub struct DaConfig {
     /// A file holding the batch signing key (a Docker secret).
     #[arg(long = "sequencer-key-file", env = "SEQUENCER_KEY_FILE")]
     pub sequencer_key_file: Option<PathBuf>,
-    /// Full node: the address whose batches are accepted (the sequencer key's address).
+    /// Full node: the address whose batches are accepted (the sequencer key's address); the
+    /// genesis' `config.ande.sequencerAddress` when unset.
     #[arg(long = "sequencer-address", env = "SEQUENCER_ADDRESS")]
     pub sequencer_address: Option<Address>,
     /// Full node: the sequencer's JSON-RPC, where eth_sendRawTransaction is forwarded.
@@ -90,8 +91,12 @@ pub enum DaConfigError {
     MissingKey,
     #[error("the batch signing key is not a valid secp256k1 private key")]
     InvalidKey,
-    #[error("a full node needs DA_URL and SEQUENCER_ADDRESS (the address whose batches it accepts)")]
+    #[error("a full node reads the chain from DA: set DA_URL")]
     FullNodeNeedsDa,
+    #[error("a full node needs the address whose batches it accepts: set SEQUENCER_ADDRESS, or config.ande.sequencerAddress in the genesis")]
+    FullNodeNeedsSequencer,
+    #[error("the batch signing key is {key}'s, but the genesis names {genesis} as the sequencer (config.ande.sequencerAddress): full nodes would refuse every batch")]
+    NotTheSequencer { key: Address, genesis: Address },
     #[error("cannot reach the DA node: {0}")]
     Client(String),
 }
@@ -133,7 +138,8 @@ pub struct DaStatus {
     pub role: &'static str,
     /// The namespace, 29 bytes in hex.
     pub namespace: Option<String>,
-    /// The address that signs the batches (full nodes set it as SEQUENCER_ADDRESS).
+    /// The address that signs the batches (the genesis' `config.ande.sequencerAddress`, or
+    /// SEQUENCER_ADDRESS).
     pub sequencer: Option<Address>,
     /// The last block sent in a submission (possibly not yet confirmed).
     pub last_submitted_block: u64,
