@@ -42,7 +42,6 @@ async fn measure(cli: &Cli, workload: &str, size: u64, blocks: u64) -> Result<f6
     let log = dir.join("node.log");
     let target = Target::ande_logging(&cli.ande, &genesis, &datadir, "1s", &[], Some(&log)).await?;
     let mut conn = Conn::open(target.addr).await?;
-    let mut hashes = Vec::new();
     for nonce in 0..blocks {
         let tx = match workload {
             "sstore" => {
@@ -54,7 +53,6 @@ async fn measure(cli: &Cli, workload: &str, size: u64, blocks: u64) -> Result<f6
         };
         let hash = conn.call("eth_sendRawTransaction", json!([tx])).await?;
         wait_receipt(&mut conn, &hash).await?;
-        hashes.push(hash);
     }
     let (rss, _) = target.rss()?;
     drop(target);
