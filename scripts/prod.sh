@@ -48,7 +48,7 @@ secrets() {
   chmod 700 "$SECRETS"
   [ -e "$SECRETS/captcha_secret" ] || : >"$SECRETS/captcha_secret"
   [ "$DA_LAYER" = celestia ] && celestia_auth
-  for random in postgres_password da_auth_token; do
+  for random in postgres_password da_auth_token rpc_admin_key; do
     if [ ! -s "$SECRETS/$random" ]; then
       say "generating $SECRETS/$random"
       head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SECRETS/$random"

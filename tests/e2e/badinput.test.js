@@ -95,7 +95,7 @@ describe('bad input', () => {
     assert.equal((await sendError(node, far)).message, 'already known');
     const cheaper = await bob.signTransaction({ ...base, nonce: 5, maxFeePerGas: parseGwei('105'), maxPriorityFeePerGas: 1n });
     assert.equal((await sendError(node, cheaper)).message, 'replacement transaction underpriced');
-    const status = await rpc(node.rpcUrl, 'txpool_status');
+    const status = await rpc(node.internalUrl, 'txpool_status');
     assert.equal(status.queued, '0x1');
 
     // Mined, then sent again: nonce too low.

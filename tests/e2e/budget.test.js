@@ -28,7 +28,7 @@ describe('heavy RPC budget', () => {
   after(async () => { await node?.stop(); });
 
   test('past the running and waiting limits a trace is refused with -32005; cheap reads still answer', async () => {
-    const flood = Array.from({ length: 6 }, (_, i) => post(node.rpcUrl, trace(i)));
+    const flood = Array.from({ length: 6 }, (_, i) => post(node.internalUrl, trace(i)));
     // Asked while the traces run (the first takes far longer than sending the rest).
     const head = await rpc(node.rpcUrl, 'eth_blockNumber', []);
     assert.match(head, /^0x[0-9a-f]+$/);
@@ -48,7 +48,7 @@ describe('heavy RPC budget', () => {
   });
 
   test('a batch of traces waits entry by entry, none refused', async () => {
-    const answers = await post(node.rpcUrl, [trace(1), trace(2), trace(3)]);
+    const answers = await post(node.internalUrl, [trace(1), trace(2), trace(3)]);
     assert.equal(answers.length, 3);
     for (const a of answers) assert.ok(a.result, `traced: ${JSON.stringify(a.error)}`);
   });

@@ -114,7 +114,7 @@ test('a chain started again under the same id and genesis: the bundler refuses i
   const again = await startNode({ blockTime: '1s' });
   try {
     await deployContracts(again);
-    const args = ['bundler', '--rpc-url', again.rpcUrl, '--private-key', DEV_KEYS[4], '--data-dir', dataDir, '--port', '0'];
+    const args = ['bundler', '--rpc-url', again.internalUrl, '--private-key', DEV_KEYS[4], '--data-dir', dataDir, '--port', '0'];
     const { code, output } = await runAnde(args, { timeout: 30_000 });
     assert.notEqual(code, 0, `the bundler started on another chain's store:\n${output}`);
     assert.match(output, /is of another chain/);

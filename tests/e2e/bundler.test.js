@@ -10,7 +10,7 @@ import { getContract, http, parseEther } from 'viem';
 import { createBundlerClient, getUserOperationHash } from 'viem/account-abstraction';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { toSimpleSmartAccount } from 'permissionless/accounts';
-import { DEV_KEYS, deployContracts, rpc, startBundler, startNode } from './lib/node.js';
+import { DEV_KEYS, deployContracts, rpc, runAnde, startBundler, startNode, tempDir } from './lib/node.js';
 import { chainFor, clients } from './lib/clients.js';
 
 const require = createRequire(import.meta.url);
@@ -176,5 +176,25 @@ describe('bundler', () => {
     } finally {
       await plain.stop();
     }
+  });
+
+  test('with an admin key, debug_bundler_* answer only to requests carrying it; off loopback they need one', async () => {
+    const key = 'a-bundler-admin-key-0123456789';
+    const keyed = await startBundler(node, { key: DEV_KEYS[5], args: ['--debug-rpc'], env: { BUNDLER_ADMIN_KEY: key } });
+    const post = async (headers) => (await fetch(keyed.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'debug_bundler_dumpMempool', params: [contracts.entryPointV07] }) })).json();
+    try {
+      const refused = await post({});
+      assert.equal(refused.error?.code, -32601, JSON.stringify(refused));
+      assert.match(refused.error.message, /debug namespace needs the admin key/);
+      assert.deepEqual((await post({ authorization: `Bearer ${key}` })).result, []);
+      assert.equal(await rpc(keyed.url, 'eth_chainId'), '0x4d2', 'eth_ needs no key');
+      assert.doesNotMatch(keyed.output, new RegExp(key), 'the key is not logged');
+    } finally {
+      await keyed.stop();
+    }
+    const open = await runAnde(['bundler', '--rpc-url', node.internalUrl, '--private-key', DEV_KEYS[5], '--addr', '0.0.0.0', '--port', '0', '--debug-rpc', '--data-dir', tempDir()]);
+    assert.notEqual(open.code, 0);
+    assert.match(open.output, /BUNDLER_DEBUG_RPC on 0\.0\.0\.0, which is not loopback, needs BUNDLER_ADMIN_KEY_FILE/);
   });
 });

@@ -35,7 +35,7 @@ async function startFullNode(da, namespace, sequencer) {
 }
 
 const blockNumber = async (node) => Number(await rpc(node.rpcUrl, 'eth_blockNumber'));
-const daStatus = (node) => rpc(node.rpcUrl, 'ande_daStatus');
+const daStatus = (node) => rpc(node.internalUrl, 'ande_daStatus');
 
 /** Waits until every block up to `number` is in DA and the full node has verified it. */
 async function waitSynced(sequencer, full, number) {
@@ -106,9 +106,9 @@ test('a full node rebuilds the chain from DA and reaches the same head hash and 
     const receipt = await rpc(full.rpcUrl, 'eth_getTransactionReceipt', [forwarded]);
     assert.equal(receipt.status, '0x1', 'the full node holds the forwarded transaction, verified');
     // The DA height of each block is recorded, on both.
-    const height = await rpc(sequencer.rpcUrl, 'ande_getBlockDaHeight', [`0x${last.toString(16)}`]);
+    const height = await rpc(sequencer.internalUrl, 'ande_getBlockDaHeight', [`0x${last.toString(16)}`]);
     assert.ok(Number(height) >= 1);
-    assert.equal(await rpc(full.rpcUrl, 'ande_getBlockDaHeight', [`0x${last.toString(16)}`]), height);
+    assert.equal(await rpc(full.internalUrl, 'ande_getBlockDaHeight', [`0x${last.toString(16)}`]), height);
     const status = await daStatus(sequencer);
     assert.equal(status.role, 'sequencer');
     assert.ok(status.lastSubmittedBlock >= last && status.lastIncludedDaHeight >= 1, JSON.stringify(status));

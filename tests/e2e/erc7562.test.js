@@ -63,13 +63,13 @@ describe('erc7562Tracer', () => {
   before(async () => { node = await startNode({ blockTime: '300ms' }); });
   after(async () => { await node?.stop(); });
 
-  const trace = (call, overrides, config) => rpc(node.rpcUrl, 'debug_traceCall', [
+  const trace = (call, overrides, config) => rpc(node.internalUrl, 'debug_traceCall', [
     { from: FROM, gas: '0xf4240', ...call }, 'latest', { tracer: 'erc7562Tracer', stateOverrides: overrides, ...(config ? { tracerConfig: config } : {}) }]);
 
   test('the three places geth differs from revm-inspectors, and the rest of a frame', async () => {
     const overrides = { [A]: { code: A_CODE, stateDiff: { [word(5)]: word(0x2a) } }, [B]: { code: B_CODE }, [C]: { code: C_CODE } };
     const frame = await trace({ to: A }, overrides);
-    const calls = await rpc(node.rpcUrl, 'debug_traceCall', [{ from: FROM, gas: '0xf4240', to: A }, 'latest', { tracer: 'callTracer', stateOverrides: overrides }]);
+    const calls = await rpc(node.internalUrl, 'debug_traceCall', [{ from: FROM, gas: '0xf4240', to: A }, 'latest', { tracer: 'callTracer', stateOverrides: overrides }]);
     const { calls: children, ...root } = frame;
     assert.deepEqual(root, {
       type: 'CALL',

@@ -251,7 +251,7 @@ test('kill -9 mid-catch-up: after a restart the index has every block once', asy
     const databaseUrl = `sqlite://${path.join(tempDir('ande-explorer-'), 'explorer.db')}`;
     // Not waiting for health: killed while it catches up.
     const port = await freePort();
-    const child = spawn(ANDE, ['explorer', '--rpc-url', node.rpcUrl, '--port', String(port)], { env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: 'ignore' });
+    const child = spawn(ANDE, ['explorer', '--rpc-url', node.internalUrl, '--port', String(port)], { env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: 'ignore' });
     const exited = new Promise((resolve) => child.on('exit', resolve));
     await waitFor(async () => {
       try {
@@ -297,7 +297,7 @@ test('kill -9 mid-catch-up: after a restart the index has every block once', asy
 });
 
 test("the node's chain rebuilt under the index: detected, and re-indexed from where they differ", async () => {
-  const ports = { http: await freePort() };
+  const ports = { http: await freePort(), internal: await freePort() };
   let node = await startNode({ blockTime: '100ms', ports });
   const { wallet, publicClient } = clients(node, DEV_KEYS[3]);
   const first = await publicClient.waitForTransactionReceipt({ hash: await wallet.sendTransaction({ to: ALICE, value: 1n }) });

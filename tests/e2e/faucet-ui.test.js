@@ -76,9 +76,9 @@ describe('faucet-ui in a browser', () => {
 });
 
 test('ande up runs the node, the DA node, the faucet API, the faucet page and the explorer together, deploys the contracts and says where everything is', async () => {
-  const [http, ws, metrics, api, page, da, explorer] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [http, ws, metrics, api, page, da, explorer, internal] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const dir = tempDir('ande-up-');
-  const child = spawn(ANDE, ['up', '--genesis', LOCAL_GENESIS, '--datadir', path.join(dir, 'node'), '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics)], {
+  const child = spawn(ANDE, ['up', '--genesis', LOCAL_GENESIS, '--datadir', path.join(dir, 'node'), '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics), '--rpc.internal-port', String(internal)], {
     env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet'), DA_PORT: String(da), DA_BLOCK_TIME: '1s', EXPLORER_PORT: String(explorer), DEPLOYMENTS_FILE: path.join(dir, 'deployments.json'), BUNDLER_PORT: String(await freePort()), PAYMASTER_PORT: String(await freePort()) },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
@@ -90,6 +90,7 @@ test('ande up runs the node, the DA node, the faucet API, the faucet page and th
     await waitFor(() => /Try: cast/.test(summary), { timeout: 60_000, what: 'the start-up summary' });
     assert.match(summary, /chain id 1234 \(ANDE\)/);
     for (const port of [http, ws, api, page, da, explorer, metrics]) assert.match(summary, new RegExp(`127\\.0\\.0\\.1:${port}\\b`));
+    assert.match(summary, new RegExp(`Internal RPC +http://127\\.0\\.0\\.1:${internal}\\b`));
     assert.match(summary, /entryPointV07 +0x0000000071727De22E5E9d8BAf0edAc6f37da032/);
     assert.match(summary, /verifyingPaymasterV07 +0x[0-9a-fA-F]{40}/);
     assert.match(summary, /Bundler +http:\/\/127\.0\.0\.1:\d+/);
@@ -121,12 +122,13 @@ test('ande up runs the node, the DA node, the faucet API, the faucet page and th
     assert.equal(BigInt(await rpc(`http://127.0.0.1:${http}`, 'eth_getBalance', [WALLET, 'latest'])), 10n * 10n ** 18n, 'the local amount is 10');
     // The sequencer posts its blocks to the DA node, which keeps them beside the node's data.
     const status = await waitFor(async () => {
-      const s = await rpc(`http://127.0.0.1:${http}`, 'ande_daStatus');
+      const s = await rpc(`http://127.0.0.1:${internal}`, 'ande_daStatus');
       return s.lastIncludedBlock >= Number(receipt.blockNumber) ? s : null;
     }, { timeout: 20_000, what: 'the claim\'s block in DA' });
     assert.equal(status.role, 'sequencer');
     // The claim's block is in the batch at the DA height the node recorded for it.
-    const daHeight = Number(await rpc(`http://127.0.0.1:${http}`, 'ande_getBlockDaHeight', [receipt.blockNumber]));
+    const daHeight = Number(await rpc(`http://127.0.0.1:${internal}`, 'ande_getBlockDaHeight', [receipt.blockNumber]));
+    await assert.rejects(rpc(`http://127.0.0.1:${http}`, 'ande_daStatus'), (e) => e.rpc.code === -32601, 'the public port keeps ande_ to itself');
     const namespace = Buffer.from(status.namespace.slice(2), 'hex').toString('base64');
     const ranges = (await rpc(`http://127.0.0.1:${da}`, 'blob.GetAll', [daHeight, [namespace]])).map((b) => batchRange(b.data));
     assert.ok(ranges.some((r) => r.first <= Number(receipt.blockNumber) && Number(receipt.blockNumber) <= r.last), JSON.stringify(ranges));

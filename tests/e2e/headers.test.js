@@ -80,10 +80,10 @@ describe('block headers and roots', () => {
       const block = await rpc(node.rpcUrl, 'eth_getBlockByNumber', [number, false]);
       const rlp = headerRlp(block);
       assert.equal(keccak256(rlp), block.hash, `block ${number} hash`);
-      assert.equal(await rpc(node.rpcUrl, 'debug_getRawHeader', [number]), rlp);
+      assert.equal(await rpc(node.internalUrl, 'debug_getRawHeader', [number]), rlp);
       const raws = [];
       for (const tx of block.transactions) {
-        const raw = await rpc(node.rpcUrl, 'debug_getRawTransaction', [tx]);
+        const raw = await rpc(node.internalUrl, 'debug_getRawTransaction', [tx]);
         assert.equal(keccak256(raw), tx, 'raw transaction hashes to its hash');
         raws.push(raw);
       }
@@ -91,7 +91,7 @@ describe('block headers and roots', () => {
       const receipts = await rpc(node.rpcUrl, 'eth_getBlockReceipts', [number]);
       assert.equal(receipts.length, raws.length);
       const encoded = receipts.map(receiptBytes);
-      assert.deepEqual(encoded, await rpc(node.rpcUrl, 'debug_getRawReceipts', [number]));
+      assert.deepEqual(encoded, await rpc(node.internalUrl, 'debug_getRawReceipts', [number]));
       assert.equal(orderedRoot(encoded), block.receiptsRoot, `block ${number} receipts root`);
       for (const receipt of receipts) {
         assert.deepEqual(await rpc(node.rpcUrl, 'eth_getTransactionReceipt', [receipt.transactionHash]), receipt, 'one receipt as the block\'s receipts have it');

@@ -31,39 +31,39 @@ describe('tracing', () => {
   after(async () => { await node?.stop(); });
 
   test('callTracer shows the internal value transfers', async () => {
-    const frame = await rpc(node.rpcUrl, 'debug_traceTransaction', [hash, { tracer: 'callTracer' }]);
+    const frame = await rpc(node.internalUrl, 'debug_traceTransaction', [hash, { tracer: 'callTracer' }]);
     assert.equal(frame.type, 'CALL');
     assert.equal(frame.to.toLowerCase(), splitter.toLowerCase());
     assert.equal(BigInt(frame.value), 1001n);
     assert.equal(BigInt(frame.gasUsed), receipt.gasUsed);
     const calls = frame.calls.map((c) => [c.type, c.to.toLowerCase(), BigInt(c.value)]);
     assert.deepEqual(calls, [['CALL', A, 500n], ['CALL', B, 501n]]);
-    const withLogs = await rpc(node.rpcUrl, 'debug_traceTransaction', [hash, { tracer: 'callTracer', tracerConfig: { withLog: true } }]);
+    const withLogs = await rpc(node.internalUrl, 'debug_traceTransaction', [hash, { tracer: 'callTracer', tracerConfig: { withLog: true } }]);
     assert.equal(withLogs.logs.length, 1);
   });
 
   test('the struct logger and the prestate tracer', async () => {
-    const logs = await rpc(node.rpcUrl, 'debug_traceTransaction', [hash, {}]);
+    const logs = await rpc(node.internalUrl, 'debug_traceTransaction', [hash, {}]);
     assert.equal(logs.failed, false);
     assert.equal(BigInt(logs.gas), receipt.gasUsed);
     assert.ok(logs.structLogs.length > 50);
     assert.ok(logs.structLogs.some((s) => s.op === 'CALL'));
-    const pre = await rpc(node.rpcUrl, 'debug_traceTransaction', [hash, { tracer: 'prestateTracer' }]);
+    const pre = await rpc(node.internalUrl, 'debug_traceTransaction', [hash, { tracer: 'prestateTracer' }]);
     assert.ok(pre[splitter.toLowerCase()]?.code, 'the contract and its code are in the prestate');
-    const diff = await rpc(node.rpcUrl, 'debug_traceTransaction', [hash, { tracer: 'prestateTracer', tracerConfig: { diffMode: true } }]);
+    const diff = await rpc(node.internalUrl, 'debug_traceTransaction', [hash, { tracer: 'prestateTracer', tracerConfig: { diffMode: true } }]);
     assert.equal(BigInt(diff.post[A].balance), 500n);
   });
 
   test('traceBlockByNumber and traceBlockByHash cover every transaction of the block', async () => {
-    const byNumber = await rpc(node.rpcUrl, 'debug_traceBlockByNumber', [`0x${receipt.blockNumber.toString(16)}`, { tracer: 'callTracer' }]);
+    const byNumber = await rpc(node.internalUrl, 'debug_traceBlockByNumber', [`0x${receipt.blockNumber.toString(16)}`, { tracer: 'callTracer' }]);
     assert.ok(byNumber.some((t) => t.txHash === hash && t.result.calls.length === 2));
-    const byHash = await rpc(node.rpcUrl, 'debug_traceBlockByHash', [receipt.blockHash, { tracer: 'callTracer' }]);
+    const byHash = await rpc(node.internalUrl, 'debug_traceBlockByHash', [receipt.blockHash, { tracer: 'callTracer' }]);
     assert.deepEqual(byHash, byNumber);
   });
 
   test('traceCall traces a call that is not sent, and cast run replays a mined one', async () => {
     const data = encodeFunctionData({ abi, functionName: 'split', args: [A, B] });
-    const frame = await rpc(node.rpcUrl, 'debug_traceCall', [
+    const frame = await rpc(node.internalUrl, 'debug_traceCall', [
       { from: clients(node, DEV_KEYS[1]).account.address, to: splitter, data, value: `0x${parseEther('1').toString(16)}` },
       'latest',
       { tracer: 'callTracer' },

@@ -53,9 +53,14 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
     let spec = ChainSpec::from_file(&node.genesis)?;
     let keys = dev_keys(&spec, &node.genesis)?;
     let rpc_url = format!("http://{}:{}", node.http_addr, node.http_port);
+    // The faucet, the explorer and the bundler read `ande_*` or trace: they use the internal port.
+    let internal = format!("{}:{}", node.access.internal_addr, node.access.internal_port);
     let mut faucet: ande_faucet::FaucetArgs = defaults()?;
     let mut ui: ande_faucet::ui::FaucetUiArgs = defaults()?;
-    faucet.web3_provider = rpc_url.clone();
+    faucet.web3_provider = format!("http://{internal}");
+    if faucet.public_rpc_url.is_none() {
+        faucet.public_rpc_url = Some(rpc_url.clone());
+    }
     faucet.chain_id = Some(spec.chain_id);
     faucet.private_key = Some(keys.faucet.to_string());
     faucet.private_key_file = None;
@@ -78,8 +83,8 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         }
     }
     let mut explorer: ande_explorer::ExplorerArgs = defaults()?;
-    explorer.rpc_url = rpc_url.clone();
-    explorer.ws_url = Some(format!("ws://{}:{}", node.http_addr, node.ws_port));
+    explorer.rpc_url = format!("http://{internal}");
+    explorer.ws_url = Some(format!("ws://{internal}"));
     explorer.chain_id = Some(spec.chain_id);
     if std::env::var_os("DATABASE_URL").is_none() {
         // Beside the node's data: data/node and data/explorer by default.
@@ -110,8 +115,8 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         paymaster.data_dir = node.datadir.with_file_name("paymaster");
     }
     let mut bundler: ande_bundler::BundlerArgs = defaults()?;
-    bundler.rpc_url = rpc_url.clone();
-    bundler.ws_url = Some(format!("ws://{}:{}", node.http_addr, node.ws_port));
+    bundler.rpc_url = format!("http://{internal}");
+    bundler.ws_url = Some(format!("ws://{internal}"));
     bundler.chain_id = Some(spec.chain_id);
     bundler.private_key = Some(keys.bundler.to_string());
     bundler.private_key_file = None;
@@ -121,6 +126,7 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
     let urls = Urls {
         rpc: rpc_url,
         ws: format!("ws://{}:{}", node.http_addr, node.ws_port),
+        internal: format!("http://{internal}"),
         metrics: format!("http://{}:{}/metrics", node.http_addr, node.metrics_port),
         da: format!("http://{}:{}", da.addr, da.port),
         faucet_api: format!("http://{}:{}", faucet.addr, faucet.port),
@@ -160,6 +166,7 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
 
 struct Urls {
     rpc: String,
+    internal: String,
     ws: String,
     metrics: String,
     da: String,
@@ -204,6 +211,7 @@ fn summary(spec: &ChainSpec, block_time: Duration, urls: &Urls, not_ready: &[Str
     let rows = [
         ("JSON-RPC", &urls.rpc),
         ("WebSocket", &urls.ws),
+        ("Internal RPC", &urls.internal),
         ("Faucet page", &urls.faucet_ui),
         ("Faucet API", &urls.faucet_api),
         ("Explorer", &urls.explorer),

@@ -133,7 +133,7 @@ async fn start_bundler(ande: &Path, workdir: &Path, node: &Target, key: &Private
     let dir = fresh_dir(&workdir.join("bundler-data"))?;
     let port = free_port()?;
     let child = Command::new(ande)
-        .args(["bundler", "--rpc-url", &format!("http://{}", node.addr), "--ws-url", &format!("ws://{}", node.ws)])
+        .args(["bundler", "--rpc-url", &format!("http://{}", node.internal), "--ws-url", &format!("ws://{}", node.internal)])
         .args(["--port", &port.to_string(), "--entry-points", "v0.7", "--mempool.max-ops", "50000"])
         .arg("--private-key-file")
         .arg(key_file(&dir, key)?)
@@ -202,7 +202,7 @@ async fn prepare_accounts(node: &Target, factory: Address, owners: Vec<PrivateKe
             return Ok(accounts);
         }
         if Instant::now() > deadline {
-            let pool = conn.call("txpool_status", json!([])).await?;
+            let pool = Conn::open(node.internal).await?.call("txpool_status", json!([])).await?;
             return Err(eyre!("the set-up transactions were not all mined within 180 s (pool {pool}): {}", short.join(", ")));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -52,7 +52,7 @@ pub async fn run(cli: &Cli, seconds: u64, load_tps: u64) -> Result<()> {
     args.extend(["--sequencer-key", &key_hex, "--txpool.max-count", "1000000"]);
     let sequencer = Target::ande(&cli.ande, &genesis, &fresh_dir(&cli.workdir.join("ande-data"))?, "2s", &args).await?;
 
-    let mut conn = Conn::open(sequencer.addr).await?;
+    let mut conn = Conn::open(sequencer.internal).await?;
     let start_block = quantity(&conn.call("eth_blockNumber", json!([])).await?)?;
     crate::pace(sequencer.addr, &txs, load_tps).await?;
     // Everything included, then everything in DA.

@@ -46,7 +46,7 @@ pub async fn run(cli: &Cli, per_sender: u64, seconds: u64, load_tps: u64, databa
     let (chain_txs, live_txs) = txs.split_at(keys.len() * per_sender as usize);
     let node = Target::ande(&cli.ande, &genesis, &fresh_dir(&cli.workdir.join("ande-data"))?, "2s", &["--txpool.max-count", "1000000"]).await?;
     crate::send_all(&node, Arc::new(chain_txs.to_vec()), 8, 200).await?;
-    let mut conn = Conn::open(node.addr).await?;
+    let mut conn = Conn::open(node.internal).await?;
     while quantity(&conn.call("txpool_status", json!([])).await?["pending"])? > 0 {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -57,7 +57,7 @@ pub async fn run(cli: &Cli, per_sender: u64, seconds: u64, load_tps: u64, databa
 
     // Catch-up: from the explorer's start until it has the head.
     let started = Instant::now();
-    let explorer = start_explorer(cli, node.addr, &database_url)?;
+    let explorer = start_explorer(cli, node.internal, &database_url)?;
     loop {
         if let Some((_, indexed)) = progress(&explorer).await
             && indexed >= head

@@ -22,7 +22,7 @@ pub async fn run(ande: &Path, workdir: &Path, claims: usize, clients: usize) -> 
     let key_file = crate::process::key_file(&faucet_dir, &key)?;
     let port = free_port()?;
     let mut faucet = Command::new(ande)
-        .args(["faucet", "--web3-provider", &format!("http://{}", node.addr), "--trusted-proxies", "1", "--port", &port.to_string()])
+        .args(["faucet", "--web3-provider", &format!("http://{}", node.internal), "--trusted-proxies", "1", "--port", &port.to_string()])
         .arg("--private-key-file")
         .arg(&key_file)
         .arg("--data-dir")

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 pub struct Target {
     pub addr: SocketAddr,
-    /// Its WebSocket RPC (anvil serves it on the HTTP port).
-    pub ws: SocketAddr,
+    /// Its RPC with every namespace (`txpool_`, `debug_`, `ande_`): ande's internal port.
+    pub internal: SocketAddr,
     child: Child,
 }
 
@@ -35,7 +35,7 @@ impl Target {
 
     /// [`Self::ande`], writing its info-level JSON log to `log` when given.
     pub async fn ande_logging(bin: &Path, genesis: &Path, datadir: &Path, block_time: &str, extra: &[&str], log: Option<&Path>) -> Result<Self> {
-        let (port, ws) = (free_port()?, free_port()?);
+        let (port, ws, internal) = (free_port()?, free_port()?, free_port()?);
         let mut command = Command::new(bin);
         match log {
             Some(path) => command.env("RUST_LOG", "info").env("LOG_FORMAT", "json").stderr(std::fs::File::create(path)?),
@@ -48,10 +48,11 @@ impl Target {
             .arg(datadir)
             .args(["--block-time", block_time, "--http.port", &port.to_string()])
             .args(["--ws.port", &ws.to_string(), "--metrics.port", &free_port()?.to_string()])
+            .args(["--rpc.internal-port", &internal.to_string()])
             .args(extra)
             .stdout(Stdio::null())
             .spawn()?;
-        Self::ready("ande", child, port, ws).await
+        Self::ready("ande", child, port, internal).await
     }
 
     pub async fn anvil(bin: &Path, genesis: &Path, block_time: &str, gas_limit: u64) -> Result<Self> {
@@ -69,12 +70,11 @@ impl Target {
 
     /// A process already started, listening (or about to) on `addr`; killed when dropped.
     pub fn spawned(child: Child, addr: SocketAddr) -> Self {
-        Self { addr, ws: addr, child }
+        Self { addr, internal: addr, child }
     }
 
-    async fn ready(name: &'static str, mut child: Child, port: u16, ws: u16) -> Result<Self> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let ws = SocketAddr::from((Ipv4Addr::LOCALHOST, ws));
+    async fn ready(name: &'static str, mut child: Child, port: u16, internal: u16) -> Result<Self> {
+        let [addr, internal] = [port, internal].map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
             if let Some(status) = child.try_wait()? {
@@ -82,7 +82,7 @@ impl Target {
             }
             if let Ok(mut conn) = Conn::open(addr).await
                 && conn.call("eth_blockNumber", serde_json::json!([])).await.is_ok() {
-                    return Ok(Self { addr, ws, child });
+                    return Ok(Self { addr, internal, child });
                 }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -16,8 +16,8 @@ pub enum EntryPointVersion {
 
 #[derive(Clone, clap::Args)]
 pub struct BundlerArgs {
-    /// The node's JSON-RPC URL.
-    #[arg(long = "rpc-url", env = "WEB3_PROVIDER", default_value = "http://127.0.0.1:8545")]
+    /// The node's JSON-RPC URL: its internal port, which serves `debug_traceCall`.
+    #[arg(long = "rpc-url", env = "WEB3_PROVIDER", default_value = "http://127.0.0.1:8549")]
     pub rpc_url: String,
     /// The node's WebSocket URL, for newHeads; polled over HTTP without it.
     #[arg(long = "ws-url", env = "WEB3_WS_PROVIDER")]
@@ -52,9 +52,17 @@ pub struct BundlerArgs {
     /// erc7562Tracer. None of ERC-7562's rules are checked then.
     #[arg(long = "unsafe", env = "BUNDLER_UNSAFE", default_value_t = false)]
     pub unsafe_mode: bool,
-    /// Serve the debug_bundler_* methods (the compliance suite's); never in production.
+    /// Serve the debug_bundler_* methods (the compliance suite's); never in production. Off
+    /// loopback they need the admin key.
     #[arg(long = "debug-rpc", env = "BUNDLER_DEBUG_RPC", default_value_t = false)]
     pub debug_rpc: bool,
+    /// `Authorization: Bearer <key>` required for debug_bundler_* (at least 16 characters).
+    /// Prefer BUNDLER_ADMIN_KEY_FILE.
+    #[arg(long = "admin-key", env = "BUNDLER_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// A file holding the admin key (a Docker secret).
+    #[arg(long = "admin-key-file", env = "BUNDLER_ADMIN_KEY_FILE")]
+    pub admin_key_file: Option<PathBuf>,
     /// Bundle on every new head (`false`: only on debug_bundler_sendBundleNow).
     #[arg(long = "auto-bundle", env = "BUNDLER_AUTO_BUNDLE", default_value_t = true, action = clap::ArgAction::Set)]
     pub auto_bundle: bool,
@@ -114,6 +122,7 @@ impl std::fmt::Debug for BundlerArgs {
             .field("entry_points", &self.entry_points)
             .field("unsafe_mode", &self.unsafe_mode)
             .field("debug_rpc", &self.debug_rpc)
+            .field("admin_key", &(self.admin_key.is_some() || self.admin_key_file.is_some()))
             .finish_non_exhaustive()
     }
 }

@@ -62,6 +62,8 @@ pub enum BundlerError {
     ForeignStore { store: String, cursor: u64, head: u64 },
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Access(String),
     #[error("the bundler serves no EntryPoint: set BUNDLER_ENTRY_POINTS")]
     NoEntryPoint,
 }
@@ -114,8 +116,22 @@ impl App {
     }
 }
 
+/// The key debug_bundler_* need; without one they are served on loopback only.
+fn admin_key(args: &BundlerArgs) -> Result<Option<String>, BundlerError> {
+    let key = ande_chain::read_secret(args.admin_key_file.as_deref(), args.admin_key.as_deref()).map_err(|e| BundlerError::Access(e.to_string()))?;
+    match &key {
+        Some(key) => ande_http::policy::check_admin_key(key, "BUNDLER_ADMIN_KEY").map_err(BundlerError::Access)?,
+        None if args.debug_rpc && !args.addr.is_loopback() => {
+            return Err(BundlerError::Access(format!("BUNDLER_DEBUG_RPC on {}, which is not loopback, needs BUNDLER_ADMIN_KEY_FILE", args.addr)));
+        }
+        None => {}
+    }
+    Ok(key)
+}
+
 pub async fn run(args: BundlerArgs, mut shutdown: watch::Receiver<bool>) -> Result<(), BundlerError> {
     let signer = ande_sender::signer(args.private_key_file.as_deref(), args.private_key.as_deref(), "bundler", "BUNDLER_PRIVATE_KEY")?;
+    let admin_key = admin_key(&args)?;
     let node = NodeClient::new(&args.rpc_url)?;
     let Some(chain_id) = wait_for_node(&node, &mut shutdown).await else { return Ok(()) };
     ensure_chain_id(args.chain_id, chain_id, format!("the node at {}", args.rpc_url))?;
@@ -175,7 +191,7 @@ pub async fn run(args: BundlerArgs, mut shutdown: watch::Receiver<bool>) -> Resu
     app.sender.check_chain().await?;
     refresh(&app).await;
     let addr = SocketAddr::new(app.args.addr, app.args.port);
-    let (local, handle) = rpc::serve(app.clone(), addr).await.map_err(|source| BundlerError::Listen { addr, source })?;
+    let (local, handle) = rpc::serve(app.clone(), addr, admin_key).await.map_err(|source| BundlerError::Listen { addr, source })?;
     tracing::info!(%local, "bundler RPC listening");
     let (heads_tx, heads) = watch::channel(0u64);
     let follower = app.args.ws_url.clone().map(|url| tokio::spawn(follow_ws(url, heads_tx.clone())));

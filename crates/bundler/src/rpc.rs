@@ -9,10 +9,12 @@ use crate::store::{Change, Table};
 use ande_contracts::userop::UserOperation;
 use crate::{App, builder, index, validate};
 use alloy_primitives::{Address, B256, U64, U256};
+use ande_http::policy::{AdminKeyLayer, MethodPolicy, Namespaces};
 use ande_http::{Intercept, InterceptLayer, is_plain_get, json_response};
 use jsonrpsee::RpcModule;
 use jsonrpsee::core::{RpcResult, async_trait};
 use jsonrpsee::proc_macros::rpc;
+use jsonrpsee::core::middleware::RpcServiceBuilder;
 use jsonrpsee::server::{HttpBody, HttpResponse, Server, ServerConfig, ServerHandle};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -303,7 +305,8 @@ impl Intercept for Endpoints {
     }
 }
 
-pub async fn serve(app: Arc<App>, addr: SocketAddr) -> std::io::Result<(SocketAddr, ServerHandle)> {
+/// `admin_key`: when set, debug_bundler_* answer only to requests carrying it.
+pub async fn serve(app: Arc<App>, addr: SocketAddr, admin_key: Option<String>) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let mut module = RpcModule::new(());
     let rpc = || Rpc { app: app.clone() };
     module.merge(BundlerApiServer::into_rpc(rpc())).map_err(std::io::Error::other)?;
@@ -311,8 +314,13 @@ pub async fn serve(app: Arc<App>, addr: SocketAddr) -> std::io::Result<(SocketAd
         module.merge(DebugBundlerApiServer::into_rpc(rpc())).map_err(std::io::Error::other)?;
     }
     let config = ServerConfig::builder().max_request_body_size(1024 * 1024).max_connections(1000).build();
-    let http = tower::ServiceBuilder::new().layer(InterceptLayer::new(Endpoints { app: app.clone() })).layer(ande_http::cors("*"));
-    let server = Server::builder().set_config(config).set_http_middleware(http).build(addr).await?;
+    let http = tower::ServiceBuilder::new()
+        .layer(InterceptLayer::new(Endpoints { app: app.clone() }))
+        .layer(ande_http::cors("*"))
+        .layer(AdminKeyLayer::new(admin_key.as_deref()));
+    let private = Arc::new(if admin_key.is_some() { Namespaces::only(["debug"]) } else { Namespaces::default() });
+    let rpc = RpcServiceBuilder::new().layer_fn(move |service| MethodPolicy { service, private: private.clone() });
+    let server = Server::builder().set_config(config).set_http_middleware(http).set_rpc_middleware(rpc).build(addr).await?;
     let local = server.local_addr()?;
     Ok((local, server.start(module)))
 }

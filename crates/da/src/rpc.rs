@@ -212,24 +212,9 @@ impl Intercept for Gate {
         }
         let expected = self.token.as_ref()?;
         let given = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes())) {
+        if given.is_some_and(|g| ande_http::policy::constant_time_eq(g.as_bytes(), expected.as_bytes())) {
             return None;
         }
         Some(json_response(StatusCode::UNAUTHORIZED, &serde_json::json!({ "error": "missing or wrong Authorization: Bearer token" })))
-    }
-}
-
-/// Compares without an early exit, so the time taken says nothing about the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn token_comparison() {
-        assert!(super::constant_time_eq(b"Bearer abc", b"Bearer abc"));
-        assert!(!super::constant_time_eq(b"Bearer abd", b"Bearer abc"));
-        assert!(!super::constant_time_eq(b"Bearer ab", b"Bearer abc"));
     }
 }

@@ -25,8 +25,8 @@ use tokio::sync::watch;
 
 #[derive(Clone, clap::Args)]
 pub struct ExplorerArgs {
-    /// The node's JSON-RPC over HTTP.
-    #[arg(long = "rpc-url", env = "ETHEREUM_JSONRPC_HTTP_URL", default_value = "http://127.0.0.1:8545")]
+    /// The node's JSON-RPC over HTTP: its internal port, which serves `debug_trace*`.
+    #[arg(long = "rpc-url", env = "ETHEREUM_JSONRPC_HTTP_URL", default_value = "http://127.0.0.1:8549")]
     pub rpc_url: String,
     /// The node's WebSocket, for newHeads; unset: polling only.
     #[arg(long = "ws-url", env = "ETHEREUM_JSONRPC_WS_URL")]

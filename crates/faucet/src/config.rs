@@ -9,8 +9,8 @@ use std::time::Duration;
 
 #[derive(Clone, clap::Args)]
 pub struct FaucetArgs {
-    /// The node's JSON-RPC URL.
-    #[arg(long = "web3-provider", env = "WEB3_PROVIDER", default_value = "http://127.0.0.1:8545")]
+    /// The node's JSON-RPC URL: its internal port, which serves `ande_nativeCurrency`.
+    #[arg(long = "web3-provider", env = "WEB3_PROVIDER", default_value = "http://127.0.0.1:8549")]
     pub web3_provider: String,
     /// Expected chain id; the faucet refuses to run against a node that says otherwise.
     #[arg(long = "chain-id", env = "CHAIN_ID")]

@@ -100,7 +100,10 @@ pub async fn run(args: FaucetArgs, mut shutdown: watch::Receiver<bool>) -> Resul
     let node = NodeClient::new(&args.web3_provider)?;
     let Some(chain_id) = wait_for_node(&node, &mut shutdown).await else { return Ok(()) };
     ensure_chain_id(args.chain_id, chain_id, format!("the node at {}", args.web3_provider))?;
-    let currency = node.native_currency().await.unwrap_or(NativeCurrency { name: "Ether".into(), symbol: "ETH".into(), decimals: 18 });
+    let currency = node.native_currency().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the node does not name its currency (ande_nativeCurrency: is WEB3_PROVIDER the node's internal port?); showing Ether");
+        NativeCurrency { name: "Ether".into(), symbol: "ETH".into(), decimals: 18 }
+    });
     let chain = node.chain_tag(chain_id).await?;
     let (store, journal) = match &args.redis_url {
         Some(url) => (Store::Redis(store::RedisStore::connect(url, args.claim_retention.as_secs()).await?), Journal::redis(url, &chain, address, args.sender.journal_retention).await?),

@@ -1,5 +1,8 @@
 //! HTTP middleware shared by the stack's JSON-RPC servers: [`InterceptLayer`] answers some
-//! requests itself (a health check, a refused token) and passes the rest to the server.
+//! requests itself (a health check, a refused token) and passes the rest to the server;
+//! [`policy`] decides which methods a caller may use.
+
+pub mod policy;
 
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{HeaderMap, Method, StatusCode, Uri};

@@ -112,7 +112,45 @@ pub struct NodeArgs {
     #[arg(long = "prune.keep-blocks", env = "PRUNE_KEEP_BLOCKS")]
     pub prune_keep_blocks: Option<u64>,
     #[command(flatten)]
+    pub access: RpcAccess,
+    #[command(flatten)]
     pub da: crate::da::DaConfig,
+}
+
+/// Who may call what: the public ports serve the public namespaces to anyone and the rest to
+/// callers with the admin key; the internal port serves everything (keep it off the internet).
+#[derive(Clone, clap::Args)]
+pub struct RpcAccess {
+    /// Namespaces served on the RPC and WS ports without the admin key, comma-separated.
+    #[arg(long = "rpc.public-namespaces", env = "RPC_PUBLIC_NAMESPACES", value_delimiter = ',', default_value = "eth,net,web3")]
+    pub public_namespaces: Vec<String>,
+    /// Address of the internal port, which serves every namespace to anyone who reaches it.
+    #[arg(long = "rpc.internal-addr", env = "RPC_INTERNAL_ADDR", default_value = "127.0.0.1")]
+    pub internal_addr: IpAddr,
+    /// JSON-RPC over HTTP and WebSocket with every namespace, for the stack's own services.
+    #[arg(long = "rpc.internal-port", env = "RPC_INTERNAL_PORT", default_value_t = 8549)]
+    pub internal_port: u16,
+    /// `Authorization: Bearer <key>` unlocks every namespace on the public ports (at least 16
+    /// characters). Prefer RPC_ADMIN_KEY_FILE.
+    #[arg(long = "rpc.admin-key", env = "RPC_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// A file holding the admin key (a Docker secret).
+    #[arg(long = "rpc.admin-key-file", env = "RPC_ADMIN_KEY_FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// Most subscriptions one WebSocket connection may hold.
+    #[arg(long = "rpc.max-subscriptions", env = "RPC_MAX_SUBSCRIPTIONS", default_value_t = 1024)]
+    pub max_subscriptions: u32,
+}
+
+impl std::fmt::Debug for RpcAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcAccess")
+            .field("public_namespaces", &self.public_namespaces)
+            .field("internal", &std::net::SocketAddr::new(self.internal_addr, self.internal_port))
+            .field("admin_key", &(self.admin_key.is_some() || self.admin_key_file.is_some()))
+            .field("max_subscriptions", &self.max_subscriptions)
+            .finish()
+    }
 }
 
 impl NodeArgs {

@@ -19,6 +19,7 @@ pub mod trie;
 pub use config::{Mode, NodeArgs};
 
 use ande_chain::{ChainSpec, ensure_chain_id};
+use ande_http::policy::Namespaces;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,8 @@ pub enum NodeError {
     Follow(#[from] da::follower::FollowError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Access(String),
     #[error("{0}")]
     Other(String),
 }
@@ -65,15 +68,20 @@ pub async fn run(args: NodeArgs, shutdown: Shutdown) -> Result<(), NodeError> {
     let metrics_addr = SocketAddr::new(args.http_addr, args.metrics_port);
     metrics::install(metrics_addr).map_err(NodeError::Other)?;
     let module = rpc::module(chain.clone(), forward).map_err(|e| NodeError::Other(e.to_string()))?;
+    let (private, admin_key) = access(&args, &module)?;
     let mut handles = Vec::new();
     // One budget for the node, whichever port a request comes in on.
     let budget = Arc::new(rpc::budget::Budget::from_args(&args));
-    for port in [args.http_port, args.ws_port] {
-        let addr = SocketAddr::new(args.http_addr, port);
-        let (local, handle) = rpc::serve(chain.clone(), module.clone(), addr, budget.clone())
+    let servers = [
+        (SocketAddr::new(args.http_addr, args.http_port), private.clone(), admin_key.clone(), "JSON-RPC listening (HTTP and WebSocket)"),
+        (SocketAddr::new(args.http_addr, args.ws_port), private, admin_key, "JSON-RPC listening (HTTP and WebSocket)"),
+        (SocketAddr::new(args.access.internal_addr, args.access.internal_port), Arc::default(), None, "internal JSON-RPC listening (every namespace)"),
+    ];
+    for (addr, private, admin_key, what) in servers {
+        let (local, handle) = rpc::serve(chain.clone(), module.clone(), addr, budget.clone(), rpc::Access { private, admin_key })
             .await
             .map_err(|source| NodeError::Listen { addr, source })?;
-        tracing::info!(%local, "JSON-RPC listening (HTTP and WebSocket)");
+        tracing::info!(%local, "{what}");
         handles.push(handle);
     }
     tracing::info!(%metrics_addr, "metrics listening");
@@ -93,6 +101,22 @@ pub async fn run(args: NodeArgs, shutdown: Shutdown) -> Result<(), NodeError> {
         Err(e) => tracing::error!(error = %e, "node stopped"),
     }
     result
+}
+
+/// The namespaces the public ports serve only with the admin key, and that key (long enough).
+fn access(args: &NodeArgs, module: &jsonrpsee::RpcModule<()>) -> Result<(Arc<Namespaces>, Option<Arc<str>>), NodeError> {
+    let public = Namespaces::only(&args.access.public_namespaces);
+    let served = Namespaces::of(module.method_names());
+    let unknown = public.without(&served);
+    if !unknown.is_empty() {
+        let names = unknown.names().collect::<Vec<_>>().join(", ");
+        return Err(NodeError::Access(format!("RPC_PUBLIC_NAMESPACES names {names}, which this node does not serve")));
+    }
+    let key = ande_chain::read_secret(args.access.admin_key_file.as_deref(), args.access.admin_key.as_deref()).map_err(|e| NodeError::Access(e.to_string()))?;
+    if let Some(key) = &key {
+        ande_http::policy::check_admin_key(key, "the RPC admin key").map_err(NodeError::Access)?;
+    }
+    Ok((Arc::new(served.without(&public)), key.map(Arc::from)))
 }
 
 async fn prepare_work(chain: &Arc<chain::Chain>, args: &NodeArgs) -> Result<Work, NodeError> {

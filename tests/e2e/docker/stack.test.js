@@ -42,6 +42,16 @@ async function rpc(url, method, params) {
   }
 }
 
+// debug_, txpool_ and ande_ on the published port: with the admin key prod-start generated.
+async function adminRpc(method, params = []) {
+  const key = fs.readFileSync(path.join(dir, 'secrets', 'ci', 'rpc_admin_key'), 'utf8').trim();
+  const res = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  const body = await res.json();
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result;
+}
+
 async function block(tag) {
   return rpc(rpcUrl, 'eth_getBlockByNumber', [tag, false]);
 }
@@ -152,9 +162,10 @@ test('celestia-da answers celestia-node\'s header API with its token, and 401 wi
 
 test('the sequencer posts its blocks to celestia-da, signed, in order', async () => {
   const status = await waitFor(async () => {
-    const s = await rpc(rpcUrl, 'ande_daStatus');
+    const s = await adminRpc('ande_daStatus');
     return s.lastIncludedBlock >= 2 ? s : null;
   }, { timeout: 30_000, what: 'blocks in DA' });
+  await assert.rejects(rpc(rpcUrl, 'ande_daStatus'), (e) => e.rpc?.code === -32601, 'without the key the published port refuses ande_');
   assert.equal(status.role, 'sequencer');
   const namespace = Buffer.from(status.namespace.slice(2), 'hex').toString('base64');
   const { body } = await daCall('blob.GetAll', [status.lastIncludedDaHeight, [namespace]]);
@@ -162,7 +173,7 @@ test('the sequencer posts its blocks to celestia-da, signed, in order', async ()
   assert.equal(range.chainId, 1234);
   assert.equal(range.last, status.lastIncludedBlock, 'the batch at the last DA height ends at the last included block');
   assert.ok(range.first >= 1 && range.first <= range.last);
-  assert.equal(Number(await rpc(rpcUrl, 'ande_getBlockDaHeight', [`0x${range.last.toString(16)}`])), status.lastIncludedDaHeight);
+  assert.equal(Number(await adminRpc('ande_getBlockDaHeight', [`0x${range.last.toString(16)}`])), status.lastIncludedDaHeight);
 });
 
 test('the chain id and ~2 s blocks over 127.0.0.1', async () => {

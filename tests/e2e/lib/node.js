@@ -98,15 +98,18 @@ async function spawnService(name, args, env, healthUrl, service, ready = (status
 /** Runs `ande node` on free loopback ports; resolves once /health answers 200 (with
  * `listening`, once it answers at all: for nodes expected not to be ready). */
 export async function startNode({ datadir = tempDir(), genesis = LOCAL_GENESIS, blockTime = '1s', args = [], env = {}, ports = {}, listening = false } = {}) {
-  const [http, ws, metrics] = [ports.http ?? await freePort(), ports.ws ?? await freePort(), await freePort()];
+  const [http, ws, metrics, internal] = [ports.http ?? await freePort(), ports.ws ?? await freePort(), await freePort(), ports.internal ?? await freePort()];
   const node = {
     datadir,
     rpcUrl: `http://127.0.0.1:${http}`,
     wsUrl: `ws://127.0.0.1:${ws}`,
+    // Every namespace (debug_, txpool_, ande_), as the stack's own services use it.
+    internalUrl: `http://127.0.0.1:${internal}`,
+    internalWsUrl: `ws://127.0.0.1:${internal}`,
     metricsUrl: `http://127.0.0.1:${metrics}/metrics`,
   };
   const nodeArgs = ['node', '--datadir', datadir, '--genesis', genesis, '--block-time', blockTime,
-    '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics), ...args];
+    '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics), '--rpc.internal-port', String(internal), ...args];
   return spawnService('ande node', nodeArgs, env, `${node.rpcUrl}/health`, node, listening ? () => true : undefined);
 }
 
@@ -125,7 +128,7 @@ export async function runAnde(args, { env = {}, timeout = 15_000 } = {}) {
 /** Runs `ande node` expecting it to fail at start; resolves with its exit code and output. */
 export async function runNodeExpectingFailure(extraArgs, env = {}) {
   return runAnde(['node', '--datadir', tempDir(), '--http.port', String(await freePort()),
-    '--ws.port', String(await freePort()), '--metrics.port', String(await freePort()), ...extraArgs], { env });
+    '--ws.port', String(await freePort()), '--metrics.port', String(await freePort()), '--rpc.internal-port', String(await freePort()), ...extraArgs], { env });
 }
 
 export async function waitFor(predicate, { timeout = 20_000, interval = 100, what = 'condition' } = {}) {
@@ -146,7 +149,8 @@ export async function startFaucet(node, { key = DEV_KEYS[3], dataDir = tempDir('
   const keyFile = path.join(tempDir('ande-secret-'), 'faucet.key');
   fs.writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
   const faucet = { url: `http://127.0.0.1:${port}`, dataDir, key };
-  const faucetArgs = ['faucet', '--web3-provider', node.rpcUrl, '--private-key-file', keyFile,
+  // On the internal port (it reads ande_nativeCurrency), telling wallets the public one.
+  const faucetArgs = ['faucet', '--web3-provider', node.internalUrl, '--public-rpc-url', node.rpcUrl, '--private-key-file', keyFile,
     '--data-dir', dataDir, '--port', String(port), ...(redisUrl ? ['--redis-url', redisUrl] : []), ...args];
   return spawnService('ande faucet', faucetArgs, env, `${faucet.url}/health`, faucet);
 }
@@ -192,7 +196,7 @@ export function batchRange(base64) {
 export async function startExplorer(node, { databaseUrl = `sqlite://${path.join(tempDir('ande-explorer-'), 'explorer.db')}`, env = {} } = {}) {
   const port = await freePort();
   const explorer = { url: `http://127.0.0.1:${port}`, databaseUrl };
-  const args = ['explorer', '--rpc-url', node.rpcUrl, '--ws-url', node.wsUrl, '--port', String(port)];
+  const args = ['explorer', '--rpc-url', node.internalUrl, '--ws-url', node.internalWsUrl, '--port', String(port)];
   return spawnService('ande explorer', args, { DATABASE_URL: databaseUrl, ...env }, `${explorer.url}/health`, explorer);
 }
 
@@ -216,7 +220,7 @@ export async function startAnvil({ chainId = 31337, blockTime, genesis } = {}) {
 export async function startBundler(node, { key = DEV_KEYS[4], dataDir = tempDir('ande-bundler-'), args = [], env = {} } = {}) {
   const port = await freePort();
   const bundler = { url: `http://127.0.0.1:${port}`, dataDir, key };
-  const bundlerArgs = ['bundler', '--rpc-url', node.rpcUrl, '--ws-url', node.wsUrl, '--private-key', key,
+  const bundlerArgs = ['bundler', '--rpc-url', node.internalUrl, '--ws-url', node.internalWsUrl, '--private-key', key,
     '--data-dir', dataDir, '--port', String(port), ...args];
   return spawnService('ande bundler', bundlerArgs, env, `${bundler.url}/health`, bundler);
 }

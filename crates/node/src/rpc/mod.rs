@@ -1,5 +1,6 @@
-//! The JSON-RPC servers: HTTP and WebSocket on the RPC port and on the WS port, with `GET /`
-//! and `GET /health` answered on both, CORS, size and connection caps, and per-method metrics.
+//! The JSON-RPC servers: HTTP and WebSocket on the RPC port, the WS port and the internal port,
+//! with `GET /` and `GET /health` answered on each, CORS, size and connection caps, the method
+//! policy (public namespaces, admin key), and per-method metrics.
 
 pub mod budget;
 mod call;
@@ -17,6 +18,7 @@ mod subscriptions;
 mod trace;
 
 use crate::chain::Chain;
+use ande_http::policy::{AdminKeyLayer, MethodPolicy, Namespaces};
 use eth::{EthApiServer, EthRpc};
 pub use forward::Forward;
 use jsonrpsee::RpcModule;
@@ -44,21 +46,32 @@ pub fn module(chain: Arc<Chain>, forward: Option<Forward>) -> Result<RpcModule<(
     Ok(module)
 }
 
+/// What one server lets its callers do.
+pub struct Access {
+    /// Namespaces served only with the admin key.
+    pub private: Arc<Namespaces>,
+    pub admin_key: Option<Arc<str>>,
+}
+
 /// Starts one server on `addr` serving `module` over HTTP and WebSocket.
-pub async fn serve(chain: Arc<Chain>, module: RpcModule<()>, addr: SocketAddr, budget: Arc<budget::Budget>) -> std::io::Result<(SocketAddr, ServerHandle)> {
+pub async fn serve(chain: Arc<Chain>, module: RpcModule<()>, addr: SocketAddr, budget: Arc<budget::Budget>, access: Access) -> std::io::Result<(SocketAddr, ServerHandle)> {
     let args = &chain.args;
     let methods: Arc<HashSet<String>> = Arc::new(module.method_names().map(str::to_owned).collect());
     let http = tower::ServiceBuilder::new()
         .layer(ande_http::cors(&args.rpc_cors))
-        .layer(ande_http::InterceptLayer::new(health::HealthCheck::new(chain.clone())));
+        .layer(ande_http::InterceptLayer::new(health::HealthCheck::new(chain.clone())))
+        .layer(AdminKeyLayer::new(access.admin_key.as_deref()));
     let max_response_bytes = args.rpc_max_response_bytes as usize;
+    let private = access.private;
     let rpc = RpcServiceBuilder::new()
         .layer_fn(move |service| RpcMetrics { service, methods: methods.clone() })
+        .layer_fn(move |service| MethodPolicy { service, private: private.clone() })
         .layer_fn(move |service| budget::RpcBudget { service, budget: budget.clone(), max_response_bytes });
     let config = ServerConfig::builder()
         .max_request_body_size(args.rpc_max_request_bytes)
         .max_response_body_size(args.rpc_max_response_bytes)
         .max_connections(args.rpc_max_connections)
+        .max_subscriptions_per_connection(args.access.max_subscriptions)
         .set_batch_request_config(BatchRequestConfig::Limit(args.rpc_max_batch))
         .set_id_provider(HexIdProvider::default())
         .build();
