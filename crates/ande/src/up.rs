@@ -54,12 +54,12 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
     let keys = dev_keys(&spec, &node.genesis)?;
     let rpc_url = format!("http://{}:{}", node.http_addr, node.http_port);
     // The faucet, the explorer and the bundler read `ande_*` or trace: they use the internal port.
-    let internal = format!("{}:{}", node.access.internal_addr, node.access.internal_port);
+    let internal = std::net::SocketAddr::new(node.access.internal_addr, node.access.internal_port);
     let mut faucet: ande_faucet::FaucetArgs = defaults()?;
     let mut ui: ande_faucet::ui::FaucetUiArgs = defaults()?;
     faucet.web3_provider = format!("http://{internal}");
-    if faucet.public_rpc_url.is_none() {
-        faucet.public_rpc_url = Some(rpc_url.clone());
+    if std::env::var_os("PUBLIC_RPC_URL").is_none() {
+        faucet.public_rpc_url = rpc_url.clone();
     }
     faucet.chain_id = Some(spec.chain_id);
     faucet.private_key = Some(keys.faucet.to_string());

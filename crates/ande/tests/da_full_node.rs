@@ -20,7 +20,7 @@ use common::{Node, ande, free_port, node, wait_for};
 const SEQUENCER_KEY: &str = "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356";
 
 async fn da_status(node: &Node) -> Option<Value> {
-    node.rpc.request::<Value, _>("ande_daStatus", rpc_params![]).await.ok()
+    node.internal.request::<Value, _>("ande_daStatus", rpc_params![]).await.ok()
 }
 
 /// The first batch of `namespace` in DA, with the height holding it.

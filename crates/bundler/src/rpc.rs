@@ -319,7 +319,7 @@ pub async fn serve(app: Arc<App>, addr: SocketAddr, admin_key: Option<String>) -
         .layer(ande_http::cors("*"))
         .layer(AdminKeyLayer::new(admin_key.as_deref()));
     let private = Arc::new(if admin_key.is_some() { Namespaces::only(["debug"]) } else { Namespaces::default() });
-    let rpc = RpcServiceBuilder::new().layer_fn(move |service| MethodPolicy { service, private: private.clone() });
+    let rpc = RpcServiceBuilder::new().layer_fn(move |service| MethodPolicy { service, private: private.clone(), elsewhere: "" });
     let server = Server::builder().set_config(config).set_http_middleware(http).set_rpc_middleware(rpc).build(addr).await?;
     let local = server.local_addr()?;
     Ok((local, server.start(module)))

@@ -221,7 +221,7 @@ async fn info(State(app): State<Arc<App>>) -> Response {
         "faucet_address": app.address,
         "faucet_balance": snapshot.balance.map(|b| b.to_string()),
         "explorer_url": app.args.explorer_url,
-        "rpc_url": app.args.public_rpc_url.clone().unwrap_or_else(|| app.args.web3_provider.clone()),
+        "rpc_url": app.args.public_rpc_url,
         "captcha": app.captcha.as_ref().map(|c| json!({ "provider": c.provider, "site_key": c.site_key })),
     }))
     .into_response()

@@ -52,9 +52,9 @@ pub struct FaucetArgs {
     /// Explorer base URL, for transaction links.
     #[arg(long = "explorer-url", env = "EXPLORER_URL")]
     pub explorer_url: Option<String>,
-    /// RPC URL wallets should use (the public one); the provider's when unset.
-    #[arg(long = "public-rpc-url", env = "PUBLIC_RPC_URL")]
-    pub public_rpc_url: Option<String>,
+    /// RPC URL wallets should use: the node's public port, never WEB3_PROVIDER's internal one.
+    #[arg(long = "public-rpc-url", env = "PUBLIC_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    pub public_rpc_url: String,
     #[command(flatten)]
     pub sender: ande_sender::SenderArgs,
     #[command(flatten)]

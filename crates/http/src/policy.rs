@@ -3,15 +3,12 @@
 //! requests (and WebSocket upgrades) that carry the key; [`MethodPolicy`] refuses methods
 //! outside the public namespaces to unmarked requests, in a batch entry by entry.
 
-use crate::json_response;
-use hyper::StatusCode;
 use hyper::header::AUTHORIZATION;
 use jsonrpsee::core::middleware::{Batch, BatchEntry, BatchEntryErr, Notification, RpcServiceT};
 use jsonrpsee::server::{HttpRequest, HttpResponse, MethodResponse};
 use jsonrpsee::types::{ErrorObjectOwned, Request};
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
@@ -60,8 +57,8 @@ fn namespace(method: &str) -> &str {
     method.split_once('_').map_or("", |(namespace, _)| namespace)
 }
 
-/// Marks requests whose `Authorization: Bearer` is the admin key, and answers 401 to a wrong
-/// one (with no key configured, bearer headers are ignored: they may be meant for someone else).
+/// Marks requests whose `Authorization: Bearer` is the admin key. Any other bearer (one meant
+/// for someone else, or a mistyped key) is anonymous: it gets the public namespaces only.
 #[derive(Clone)]
 pub struct AdminKeyLayer {
     key: Option<Arc<[u8]>>,
@@ -89,32 +86,34 @@ pub struct AdminKey<S> {
 impl<S, B> Service<HttpRequest<B>> for AdminKey<S>
 where
     S: Service<HttpRequest<B>, Response = HttpResponse>,
-    S::Future: Send + 'static,
 {
     type Response = HttpResponse;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, S::Error>> + Send>>;
+    type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: HttpRequest<B>) -> Self::Future {
-        if let Some(key) = &self.key {
-            let given = request.headers().get(AUTHORIZATION).and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
-            match given {
-                Some(given) if constant_time_eq(given, key) => {
-                    request.extensions_mut().insert(Admin);
-                }
-                Some(_) => {
-                    let body = serde_json::json!({ "jsonrpc": "2.0", "id": null, "error": { "code": -32001, "message": "wrong admin key in Authorization: Bearer" } });
-                    return Box::pin(async move { Ok(json_response(StatusCode::UNAUTHORIZED, &body)) });
-                }
-                None => {}
+        if let Some(value) = request.headers_mut().get_mut(AUTHORIZATION) {
+            // The server's trace log prints request headers; a sensitive value prints as such.
+            value.set_sensitive(true);
+            let given = bearer(value.as_bytes());
+            if let (Some(key), Some(given)) = (&self.key, given)
+                && constant_time_eq(given, key)
+            {
+                request.extensions_mut().insert(Admin);
             }
         }
-        Box::pin(self.inner.call(request))
+        self.inner.call(request)
     }
+}
+
+/// The credentials of `Bearer <credentials>`, the scheme in any case (RFC 9110).
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = (value.get(..7)?, &value[7..]);
+    scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
 }
 
 /// An admin key shorter than this could be guessed.
@@ -134,11 +133,14 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The RPC layer: methods in `private` need the [`Admin`] mark. Names in no namespace the
-/// server has pass, to be answered "method not found" by the server itself.
+/// server has pass, to be answered "method not found" by the server itself; so do
+/// notifications, which the server never runs.
 #[derive(Clone)]
 pub struct MethodPolicy<S> {
     pub service: S,
     pub private: Arc<Namespaces>,
+    /// Where else the refused methods are served, for the refusal's message.
+    pub elsewhere: &'static str,
 }
 
 impl<S> MethodPolicy<S> {
@@ -146,17 +148,17 @@ impl<S> MethodPolicy<S> {
         if !self.private.contains(method) || extensions.get::<Admin>().is_some() {
             return None;
         }
-        let message = format!("{method} is not public here: the {} namespace needs the admin key or the internal RPC port", namespace(method));
+        let message = format!("{method} is not public here: the {} namespace needs the admin key{}", namespace(method), self.elsewhere);
         Some(ErrorObjectOwned::owned(NOT_PUBLIC, message, None::<()>))
     }
 }
 
 impl<S> RpcServiceT for MethodPolicy<S>
 where
-    S: RpcServiceT<MethodResponse = MethodResponse, NotificationResponse = MethodResponse> + Send + Sync + Clone + 'static,
+    S: RpcServiceT<MethodResponse = MethodResponse> + Send + Sync + Clone + 'static,
 {
     type MethodResponse = MethodResponse;
-    type NotificationResponse = MethodResponse;
+    type NotificationResponse = S::NotificationResponse;
     type BatchResponse = S::BatchResponse;
 
     fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
@@ -170,29 +172,19 @@ where
         }
     }
 
-    /// Refused calls become error entries; refused notifications are dropped.
+    /// Refused calls become error entries, in place.
     fn batch<'a>(&self, mut batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
-        let extensions = batch.extensions().clone();
-        let entries = batch
-            .into_iter()
-            .filter_map(|entry| match entry {
-                Ok(BatchEntry::Call(request)) => match self.refusal(request.method_name(), request.extensions()) {
-                    Some(e) => Some(Err(BatchEntryErr::new(request.id.clone(), e))),
-                    None => Some(Ok(BatchEntry::Call(request))),
-                },
-                Ok(BatchEntry::Notification(n)) => self.refusal(n.method_name(), n.extensions()).is_none().then_some(Ok(BatchEntry::Notification(n))),
-                Err(e) => Some(Err(e)),
-            })
-            .collect();
-        let mut checked = Batch::from(entries);
-        *checked.extensions_mut() = extensions;
-        self.service.batch(checked)
+        for entry in batch.iter_mut() {
+            let Ok(BatchEntry::Call(request)) = entry else { continue };
+            if let Some(e) = self.refusal(request.method_name(), request.extensions()) {
+                *entry = Err(BatchEntryErr::new(request.id.clone(), e));
+            }
+        }
+        self.service.batch(batch)
     }
 
     fn notification<'a>(&self, n: Notification<'a>) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
-        let refused = self.refusal(n.method_name(), n.extensions()).is_some();
-        let service = self.service.clone();
-        async move { if refused { MethodResponse::notification() } else { service.notification(n).await } }
+        self.service.notification(n)
     }
 }
 
@@ -221,5 +213,10 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abd", b"abc"));
         assert!(!constant_time_eq(b"ab", b"abc"));
+        assert_eq!(bearer(b"Bearer k3y"), Some(&b"k3y"[..]));
+        assert_eq!(bearer(b"bearer k3y"), Some(&b"k3y"[..]));
+        assert_eq!(bearer(b"BEARER k3y"), Some(&b"k3y"[..]));
+        assert_eq!(bearer(b"Basic dXNlcg=="), None);
+        assert_eq!(bearer(b"Bear"), None);
     }
 }

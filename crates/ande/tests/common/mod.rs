@@ -62,11 +62,13 @@ pub fn ande(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Proc {
 pub struct Node {
     pub proc: Proc,
     pub rpc: HttpClient,
+    /// The internal port: every namespace (`ande_`, `txpool_`, `debug_`).
+    pub internal: HttpClient,
     pub url: String,
 }
 
 pub fn node(dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Node {
-    let (http, ws, metrics) = (free_port(), free_port(), free_port());
+    let (http, ws, metrics, internal) = (free_port(), free_port(), free_port(), free_port());
     let datadir = dir.join(format!("node-{http}"));
     let mut args = vec!["node"];
     if !extra.contains(&"--datadir") {
@@ -75,13 +77,14 @@ pub fn node(dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Node {
     if !extra.contains(&"--block-time") {
         args.extend(["--block-time", "200ms"]);
     }
-    let ports = [http.to_string(), ws.to_string(), metrics.to_string()];
-    args.extend(["--http.port", &ports[0], "--ws.port", &ports[1], "--metrics.port", &ports[2]]);
+    let ports = [http.to_string(), ws.to_string(), metrics.to_string(), internal.to_string()];
+    args.extend(["--http.port", &ports[0], "--ws.port", &ports[1], "--metrics.port", &ports[2], "--rpc.internal-port", &ports[3]]);
     args.extend(extra);
     let proc = ande(dir, &args, env);
     let url = format!("http://127.0.0.1:{http}");
     let rpc = HttpClient::builder().build(&url).unwrap();
-    Node { proc, rpc, url }
+    let internal = HttpClient::builder().build(format!("http://127.0.0.1:{internal}")).unwrap();
+    Node { proc, rpc, internal, url }
 }
 
 pub async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {

@@ -65,7 +65,7 @@ pub async fn serve(chain: Arc<Chain>, module: RpcModule<()>, addr: SocketAddr, b
     let private = access.private;
     let rpc = RpcServiceBuilder::new()
         .layer_fn(move |service| RpcMetrics { service, methods: methods.clone() })
-        .layer_fn(move |service| MethodPolicy { service, private: private.clone() })
+        .layer_fn(move |service| MethodPolicy { service, private: private.clone(), elsewhere: " or the internal RPC port" })
         .layer_fn(move |service| budget::RpcBudget { service, budget: budget.clone(), max_response_bytes });
     let config = ServerConfig::builder()
         .max_request_body_size(args.rpc_max_request_bytes)
