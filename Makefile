@@ -92,6 +92,7 @@ bench: build e2e-deps
 	target/release/ande-bench state
 	target/release/ande-bench faucet
 	target/release/ande-bench bundler
+	target/release/ande-bench ratelimit
 
 clean:
 	$(CARGO) clean

@@ -7,6 +7,7 @@ mod da;
 mod explorer;
 mod faucet;
 mod process;
+mod ratelimit;
 mod state;
 mod stats;
 mod workload;
@@ -130,6 +131,16 @@ enum Bench {
         /// Blocks of one transaction measured per state.
         #[arg(long, default_value_t = 20)]
         blocks: u64,
+    },
+    /// The node's per-client rate limit under twice its rate: calls served against those the
+    /// limit allows (ande only).
+    Ratelimit {
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        #[arg(long, default_value_t = 200)]
+        burst: u64,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
     },
     /// ande's resident memory and database bytes per transfer after a large chain.
     Memory {
@@ -444,6 +455,7 @@ async fn main() -> Result<()> {
         Bench::Da { seconds, load_tps } => da::run(&cli, seconds, load_tps).await,
         Bench::Explorer { per_sender, seconds, load_tps, ref database_url } => explorer::run(&cli, per_sender, seconds, load_tps, database_url.as_deref()).await,
         Bench::State { slots, accounts, blocks } => state::run(&cli, slots, accounts, blocks).await,
+        Bench::Ratelimit { rate, burst, seconds } => ratelimit::run(&cli, rate, burst, seconds).await,
         Bench::Memory { accounts, senders, per_sender } => memory(&cli, accounts, senders, per_sender).await,
         Bench::Faucet { claims, clients } => faucet::run(&cli.ande, &cli.workdir, claims, clients).await,
         Bench::Bundler { senders, deploying, rate, rate_seconds, seconds, connections } => {

@@ -1,7 +1,8 @@
 //! HTTP middleware shared by the stack's JSON-RPC servers: [`InterceptLayer`] answers some
 //! requests itself (a health check, a refused token) and passes the rest to the server;
-//! [`policy`] decides which methods a caller may use.
+//! [`policy`] decides which methods a caller may use, [`limit`] how often.
 
+pub mod limit;
 pub mod policy;
 
 use hyper::header::{CONTENT_TYPE, HeaderValue};
@@ -71,6 +72,20 @@ where
         match self.interceptor.intercept(request.method(), request.uri(), request.headers()) {
             Some(response) => Box::pin(async move { Ok(response) }),
             None => Box::pin(self.inner.call(request)),
+        }
+    }
+}
+
+/// `refused` when set, else what `service` answers to `request`: the call of a layer that may
+/// turn requests away.
+pub fn answer_or_call<'a, S>(refused: Option<jsonrpsee::MethodResponse>, service: S, request: jsonrpsee::types::Request<'a>) -> impl Future<Output = jsonrpsee::MethodResponse> + Send + 'a
+where
+    S: jsonrpsee::core::middleware::RpcServiceT<MethodResponse = jsonrpsee::MethodResponse> + Send + Sync + 'a,
+{
+    async move {
+        match refused {
+            Some(response) => response,
+            None => service.call(request).await,
         }
     }
 }

@@ -163,13 +163,7 @@ where
 
     fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
         let refused = self.refusal(request.method_name(), request.extensions()).map(|e| MethodResponse::error(request.id.clone(), e));
-        let service = self.service.clone();
-        async move {
-            match refused {
-                Some(response) => response,
-                None => service.call(request).await,
-            }
-        }
+        crate::answer_or_call(refused, self.service.clone(), request)
     }
 
     /// Refused calls become error entries, in place.

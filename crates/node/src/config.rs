@@ -140,6 +140,16 @@ pub struct RpcAccess {
     /// Most subscriptions one WebSocket connection may hold.
     #[arg(long = "rpc.max-subscriptions", env = "RPC_MAX_SUBSCRIPTIONS", default_value_t = 1024)]
     pub max_subscriptions: u32,
+    /// Calls a second one client (IP address) may make on the public ports, each entry of a
+    /// batch counted; 0: no limit. Callers with the admin key are not limited.
+    #[arg(long = "rpc.rate-limit", env = "RPC_RATE_LIMIT", default_value_t = 0.0)]
+    pub rate_limit: f64,
+    /// Calls a client may make at once beyond the rate; 0: twice the rate.
+    #[arg(long = "rpc.rate-burst", env = "RPC_RATE_BURST", default_value_t = 0)]
+    pub rate_burst: u32,
+    /// Proxies (addresses or networks, comma-separated) whose X-Forwarded-For names the client.
+    #[arg(long = "rpc.trusted-proxies", env = "RPC_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ande_http::limit::Cidr>,
 }
 
 impl std::fmt::Debug for RpcAccess {
@@ -149,6 +159,9 @@ impl std::fmt::Debug for RpcAccess {
             .field("internal", &std::net::SocketAddr::new(self.internal_addr, self.internal_port))
             .field("admin_key", &(self.admin_key.is_some() || self.admin_key_file.is_some()))
             .field("max_subscriptions", &self.max_subscriptions)
+            .field("rate_limit", &self.rate_limit)
+            .field("rate_burst", &self.rate_burst)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }

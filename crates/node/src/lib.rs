@@ -69,16 +69,18 @@ pub async fn run(args: NodeArgs, shutdown: Shutdown) -> Result<(), NodeError> {
     metrics::install(metrics_addr).map_err(NodeError::Other)?;
     let module = rpc::module(chain.clone(), forward).map_err(|e| NodeError::Other(e.to_string()))?;
     let (private, admin_key) = access(&args, &module)?;
+    let limiter = limiter(&args)?;
     let mut handles = Vec::new();
     // One budget for the node, whichever port a request comes in on.
     let budget = Arc::new(rpc::budget::Budget::from_args(&args));
     let servers = [
-        (SocketAddr::new(args.http_addr, args.http_port), private.clone(), admin_key.clone(), "JSON-RPC listening (HTTP and WebSocket)"),
-        (SocketAddr::new(args.http_addr, args.ws_port), private, admin_key, "JSON-RPC listening (HTTP and WebSocket)"),
-        (SocketAddr::new(args.access.internal_addr, args.access.internal_port), Arc::default(), None, "internal JSON-RPC listening (every namespace)"),
+        (SocketAddr::new(args.http_addr, args.http_port), private.clone(), admin_key.clone(), limiter.clone(), "JSON-RPC listening (HTTP and WebSocket)"),
+        (SocketAddr::new(args.http_addr, args.ws_port), private, admin_key, limiter, "JSON-RPC listening (HTTP and WebSocket)"),
+        (SocketAddr::new(args.access.internal_addr, args.access.internal_port), Arc::default(), None, None, "internal JSON-RPC listening (every namespace)"),
     ];
-    for (addr, private, admin_key, what) in servers {
-        let (local, handle) = rpc::serve(chain.clone(), module.clone(), addr, budget.clone(), rpc::Access { private, admin_key })
+    for (addr, private, admin_key, limiter, what) in servers {
+        let access = rpc::Access { private, admin_key, limiter, trusted_proxies: args.access.trusted_proxies.clone() };
+        let (local, handle) = rpc::serve(chain.clone(), module.clone(), addr, budget.clone(), access)
             .await
             .map_err(|source| NodeError::Listen { addr, source })?;
         tracing::info!(%local, "{what}");
@@ -117,6 +119,15 @@ fn access(args: &NodeArgs, module: &jsonrpsee::RpcModule<()>) -> Result<(Arc<Nam
         ande_http::policy::check_admin_key(key, "the RPC admin key").map_err(NodeError::Access)?;
     }
     Ok((Arc::new(served.without(&public)), key.map(Arc::from)))
+}
+
+/// The public ports' rate limit, one for both (a client is one client on either).
+fn limiter(args: &NodeArgs) -> Result<Option<Arc<ande_http::limit::RateLimiter>>, NodeError> {
+    let rate = args.access.rate_limit;
+    if !rate.is_finite() || rate < 0.0 {
+        return Err(NodeError::Access(format!("RPC_RATE_LIMIT is {rate}: it needs a number of calls a second, or 0 for no limit")));
+    }
+    Ok((rate > 0.0).then(|| Arc::new(ande_http::limit::RateLimiter::new(rate, args.access.rate_burst))))
 }
 
 async fn prepare_work(chain: &Arc<chain::Chain>, args: &NodeArgs) -> Result<Work, NodeError> {

@@ -18,6 +18,7 @@ mod subscriptions;
 mod trace;
 
 use crate::chain::Chain;
+use ande_http::limit::{Cidr, ClientLayer, Peer, RateLimit, RateLimiter};
 use ande_http::policy::{AdminKeyLayer, MethodPolicy, Namespaces};
 use eth::{EthApiServer, EthRpc};
 pub use forward::Forward;
@@ -30,7 +31,7 @@ use other::{AndeApiServer, DebugRawApiServer, NetApiServer, TxpoolApiServer, Web
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// All namespaces in one module. `forward`: a full node's route to the sequencer.
 pub fn module(chain: Arc<Chain>, forward: Option<Forward>) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
@@ -51,6 +52,9 @@ pub struct Access {
     /// Namespaces served only with the admin key.
     pub private: Arc<Namespaces>,
     pub admin_key: Option<Arc<str>>,
+    /// Calls per client; None: unlimited.
+    pub limiter: Option<Arc<RateLimiter>>,
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 /// Starts one server on `addr` serving `module` over HTTP and WebSocket.
@@ -60,11 +64,14 @@ pub async fn serve(chain: Arc<Chain>, module: RpcModule<()>, addr: SocketAddr, b
     let http = tower::ServiceBuilder::new()
         .layer(ande_http::cors(&args.rpc_cors))
         .layer(ande_http::InterceptLayer::new(health::HealthCheck::new(chain.clone())))
-        .layer(AdminKeyLayer::new(access.admin_key.as_deref()));
+        .layer(AdminKeyLayer::new(access.admin_key.as_deref()))
+        .layer(ClientLayer::new(access.trusted_proxies));
     let max_response_bytes = args.rpc_max_response_bytes as usize;
-    let private = access.private;
+    let limited = access.limiter.is_some();
+    let (private, limiter) = (access.private, access.limiter);
     let rpc = RpcServiceBuilder::new()
         .layer_fn(move |service| RpcMetrics { service, methods: methods.clone() })
+        .layer_fn(move |service| RateLimit { service, limiter: limiter.clone() })
         .layer_fn(move |service| MethodPolicy { service, private: private.clone(), elsewhere: " or the internal RPC port" })
         .layer_fn(move |service| budget::RpcBudget { service, budget: budget.clone(), max_response_bytes });
     let config = ServerConfig::builder()
@@ -75,14 +82,48 @@ pub async fn serve(chain: Arc<Chain>, module: RpcModule<()>, addr: SocketAddr, b
         .set_batch_request_config(BatchRequestConfig::Limit(args.rpc_max_batch))
         .set_id_provider(HexIdProvider::default())
         .build();
-    let server = Server::builder()
-        .set_config(config)
-        .set_http_middleware(http)
-        .set_rpc_middleware(rpc)
-        .build(addr)
-        .await?;
-    let local = server.local_addr()?;
-    Ok((local, server.start(module)))
+    let server = Server::builder().set_config(config).set_http_middleware(http).set_rpc_middleware(rpc);
+    if !limited {
+        let server = server.build(addr).await?;
+        let local = server.local_addr()?;
+        return Ok((local, server.start(module)));
+    }
+    let builder = server.to_service_builder();
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let (stop, handle) = jsonrpsee::server::stop_channel();
+    let methods = jsonrpsee::Methods::from(module);
+    // With a rate limit, our own accept loop, as jsonrpsee's hides the peer: each request carries
+    // its `Peer`, from which the limit names the client. It builds the middleware per request
+    // (jsonrpsee's loop does so per connection), so it runs only when there is a limit to apply.
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = stop.clone().shutdown() => break,
+            };
+            let (socket, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: the next accept may do better shortly.
+                    tracing::warn!(error = %e, %local, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = socket.set_nodelay(true);
+            let (builder, methods, stop) = (builder.clone(), methods.clone(), stop.clone());
+            let stopped = stop.clone().shutdown();
+            let service = tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(Peer(peer));
+                let mut service = builder.clone().build(methods.clone(), stop.clone());
+                async move { tower::Service::call(&mut service, request).await }
+            });
+            // Its error (a reset connection, say) is the client's business, as with jsonrpsee's loop.
+            tokio::spawn(jsonrpsee::server::serve_with_graceful_shutdown(socket, service, stopped));
+        }
+    });
+    Ok((local, handle))
 }
 
 /// Subscription ids as geth writes them: `0x` and 32 hex digits, unguessable.
