@@ -1,9 +1,9 @@
 //! Per-client request rates. [`ClientLayer`] names each HTTP request's (and WebSocket
 //! session's) client: the TCP peer, or, when the peer is a trusted proxy, the last address in
 //! `X-Forwarded-For` that is not a trusted proxy itself. [`RateLimit`] charges every call (each
-//! entry of a batch) to that client's token bucket; past it a call gets -32005 with the time to
-//! wait, and over HTTP the answer is 429 with `Retry-After`. Callers with the admin key are not
-//! limited.
+//! entry of a batch) to that client's token bucket (an IPv6 client is its /64, which one holder
+//! usually has whole); past it a call gets -32005 with the time to wait, and over HTTP the answer
+//! is 429 with `Retry-After`. Callers with the admin key are not limited.
 
 use crate::policy::Admin;
 use hyper::StatusCode;
@@ -22,7 +22,8 @@ use tower::{Layer, Service};
 
 /// JSON-RPC's code for "limit exceeded", as the node's budget uses it.
 const LIMITED: i32 = -32005;
-/// Buckets kept before the full ones (clients idle long enough) are dropped.
+/// Buckets kept before the full ones (clients idle long enough) are dropped; past four times
+/// as many (a flood of distinct clients), all are.
 const MAX_TRACKED: usize = 65_536;
 
 /// The TCP peer of a request, put there by the server's accept loop.
@@ -33,9 +34,10 @@ pub struct Peer(pub SocketAddr);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-/// On a response: the call was refused for its client's rate; retry after this long.
+/// On a response: the call was refused for its client's rate; retry after this long (None:
+/// never, the batch is larger than the burst).
 #[derive(Debug, Clone, Copy)]
-struct Limited(Duration);
+struct Limited(Option<Duration>);
 
 /// An address or a network (`10.0.0.0/8`, `::1`), as RPC_TRUSTED_PROXIES lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,15 +79,16 @@ impl Cidr {
 }
 
 /// The client behind `peer`: the peer itself unless it is a trusted proxy, else the last
-/// `X-Forwarded-For` entry that is not one (an unreadable entry ends the walk there).
-pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr]) -> IpAddr {
+/// `X-Forwarded-For` entry (over all the header's lines, in order) that is not one. Entries may
+/// carry a port; an unreadable one ends the walk there.
+pub fn client_ip<'h>(peer: IpAddr, forwarded_for: impl DoubleEndedIterator<Item = &'h str>, trusted: &[Cidr]) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     let mut client = peer.to_canonical();
     if !is_trusted(client) {
         return client;
     }
-    for entry in forwarded_for.unwrap_or("").rsplit(',') {
-        let Ok(ip) = entry.trim().parse::<IpAddr>() else { break };
+    for entry in forwarded_for.rev().flat_map(|line| line.rsplit(',')) {
+        let Some(ip) = forwarded_ip(entry.trim()) else { break };
         client = ip.to_canonical();
         if !is_trusted(client) {
             break;
@@ -94,11 +97,29 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr]) ->
     client
 }
 
+/// `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:443`.
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+}
+
+/// The bucket a client is charged to: its address, or its /64 for IPv6.
+fn bucket_key(client: IpAddr) -> IpAddr {
+    match client.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & (u128::MAX << 64)).into()),
+        v4 => v4,
+    }
+}
+
 /// A token bucket per client: `per_second` calls a second, `burst` at once.
 pub struct RateLimiter {
     per_second: f64,
     burst: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<Buckets>,
+}
+
+struct Buckets {
+    map: HashMap<IpAddr, Bucket>,
+    next_purge: usize,
 }
 
 struct Bucket {
@@ -116,10 +137,11 @@ pub enum Refusal {
 }
 
 impl RateLimiter {
-    /// `burst` 0: twice the rate, at least one call.
+    /// `burst` 0: twice the rate, at least one call. `per_second` must be above 0.
     pub fn new(per_second: f64, burst: u32) -> Self {
+        assert!(per_second > 0.0 && per_second.is_finite(), "a rate limit of {per_second} calls a second");
         let burst = if burst == 0 { (per_second * 2.0).ceil().max(1.0) } else { f64::from(burst) };
-        Self { per_second, burst, buckets: Mutex::new(HashMap::new()) }
+        Self { per_second, burst, buckets: Mutex::new(Buckets { map: HashMap::new(), next_purge: MAX_TRACKED }) }
     }
 
     /// Takes `calls` tokens from `client`'s bucket, or says when there will be enough.
@@ -133,17 +155,22 @@ impl RateLimiter {
             return Err(Refusal::TooMany);
         }
         let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if buckets.len() >= MAX_TRACKED {
-            buckets.retain(|_, b| self.refilled(b, now) < self.burst);
+        if buckets.map.len() >= buckets.next_purge {
+            buckets.map.retain(|_, b| self.refilled(b, now) < self.burst);
+            if buckets.map.len() >= 4 * MAX_TRACKED {
+                buckets.map.clear();
+            }
+            // Not again before the map has doubled: a purge is a scan of every bucket.
+            buckets.next_purge = (2 * buckets.map.len()).max(MAX_TRACKED);
         }
-        let bucket = buckets.entry(client).or_insert(Bucket { tokens: self.burst, at: now });
+        let bucket = buckets.map.entry(bucket_key(client)).or_insert(Bucket { tokens: self.burst, at: now });
         bucket.tokens = self.refilled(bucket, now);
         bucket.at = now;
         if bucket.tokens >= calls {
             bucket.tokens -= calls;
             return Ok(());
         }
-        Err(Refusal::Wait(Duration::from_secs_f64((calls - bucket.tokens) / self.per_second)))
+        Err(Refusal::Wait(Duration::try_from_secs_f64((calls - bucket.tokens) / self.per_second).unwrap_or(Duration::MAX)))
     }
 
     fn refilled(&self, bucket: &Bucket, now: Instant) -> f64 {
@@ -152,11 +179,11 @@ impl RateLimiter {
 
     fn refusal(&self, refusal: Refusal, id: Id<'_>) -> MethodResponse {
         let (message, wait) = match refusal {
-            Refusal::Wait(wait) => (format!("rate limit exceeded ({} calls/s, burst {}): retry in {} ms", self.per_second, self.burst, wait.as_millis().max(1)), wait),
-            Refusal::TooMany => (format!("a batch larger than the rate limit's burst ({}) is never served", self.burst), Duration::from_secs(1)),
+            Refusal::Wait(wait) => (format!("rate limit exceeded ({} calls/s, burst {}): retry in {} ms", self.per_second, self.burst, wait.as_millis().max(1)), Some(wait)),
+            Refusal::TooMany => (format!("a batch larger than the rate limit's burst ({}) is never served: split it", self.burst), None),
         };
-        let data = serde_json::json!({ "retryAfterMs": wait.as_millis().max(1) as u64 });
-        let mut response = MethodResponse::error(id, ErrorObjectOwned::owned(LIMITED, message, Some(data)));
+        let data = wait.map(|wait| serde_json::json!({ "retryAfterMs": u64::try_from(wait.as_millis().max(1)).unwrap_or(u64::MAX) }));
+        let mut response = MethodResponse::error(id, ErrorObjectOwned::owned(LIMITED, message, data));
         response.extensions_mut().insert(Limited(wait));
         response
     }
@@ -254,7 +281,8 @@ where
 
     fn call(&mut self, mut request: HttpRequest<B>) -> Self::Future {
         if let Some(Peer(peer)) = request.extensions().get::<Peer>().copied() {
-            let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+            // A line that is not text reads as empty, which ends the walk at the proxy.
+            let forwarded = request.headers().get_all("x-forwarded-for").iter().map(|v| v.to_str().unwrap_or(""));
             let client = client_ip(peer.ip(), forwarded, &self.trusted);
             request.extensions_mut().insert(ClientIp(client));
         }
@@ -263,8 +291,10 @@ where
             let mut response = response.await?;
             if let Some(Limited(wait)) = response.extensions().get::<Limited>().copied() {
                 *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-                let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+                if let Some(wait) = wait {
+                    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+                    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+                }
             }
             Ok(response)
         })
@@ -299,17 +329,21 @@ mod tests {
     #[test]
     fn forwarded_for_is_believed_from_trusted_proxies_only() {
         let trusted = ["10.0.0.0/8".parse().unwrap()];
+        let xff = |lines: &'static [&'static str]| lines.iter().copied();
         // Not from a proxy: the header is the client's own say.
-        assert_eq!(client_ip(ip("203.0.113.9"), Some("198.51.100.1"), &trusted), ip("203.0.113.9"));
+        assert_eq!(client_ip(ip("203.0.113.9"), xff(&["198.51.100.1"]), &trusted), ip("203.0.113.9"));
         // From the proxy: the address it appended.
-        assert_eq!(client_ip(ip("10.0.0.2"), Some("198.51.100.1"), &trusted), ip("198.51.100.1"));
-        // A forged entry before the proxy's own is not believed.
-        assert_eq!(client_ip(ip("10.0.0.2"), Some("1.1.1.1, 198.51.100.1"), &trusted), ip("198.51.100.1"));
-        // Two proxies in a row.
-        assert_eq!(client_ip(ip("10.0.0.2"), Some("198.51.100.1, 10.0.0.3"), &trusted), ip("198.51.100.1"));
+        assert_eq!(client_ip(ip("10.0.0.2"), xff(&["198.51.100.1"]), &trusted), ip("198.51.100.1"));
+        // A forged entry before the proxy's own is not believed, nor a forged line before its own.
+        assert_eq!(client_ip(ip("10.0.0.2"), xff(&["1.1.1.1, 198.51.100.1"]), &trusted), ip("198.51.100.1"));
+        assert_eq!(client_ip(ip("10.0.0.2"), xff(&["1.1.1.1", "198.51.100.1"]), &trusted), ip("198.51.100.1"));
+        // Two proxies in a row; entries with ports.
+        assert_eq!(client_ip(ip("10.0.0.2"), xff(&["198.51.100.1, 10.0.0.3"]), &trusted), ip("198.51.100.1"));
+        assert_eq!(client_ip(ip("10.0.0.2"), xff(&["198.51.100.1:5678"]), &trusted), ip("198.51.100.1"));
+        assert_eq!(client_ip(ip("10.0.0.2"), xff(&["[2001:db8::1]:443"]), &trusted), ip("2001:db8::1"));
         // Nothing readable: the proxy itself.
-        assert_eq!(client_ip(ip("10.0.0.2"), None, &trusted), ip("10.0.0.2"));
-        assert_eq!(client_ip(ip("10.0.0.2"), Some("garbage"), &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), xff(&[]), &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), xff(&["garbage"]), &trusted), ip("10.0.0.2"));
     }
 
     #[test]
@@ -334,5 +368,34 @@ mod tests {
         assert_eq!(limiter.take_at(a, 6, idle), Err(Refusal::TooMany));
         assert_eq!(RateLimiter::new(0.4, 0).burst, 1.0);
         assert_eq!(RateLimiter::new(50.0, 0).burst, 100.0);
+        // A rate so low the wait overflows a Duration: the longest one, no panic.
+        let slow = RateLimiter::new(1e-300, 1);
+        assert_eq!(slow.take_at(a, 1, start), Ok(()));
+        assert_eq!(slow.take_at(a, 1, start), Err(Refusal::Wait(Duration::MAX)));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64() {
+        let limiter = RateLimiter::new(1.0, 1);
+        let now = Instant::now();
+        assert_eq!(limiter.take_at(ip("2001:db8:1:2::1"), 1, now), Ok(()));
+        assert!(limiter.take_at(ip("2001:db8:1:2:ffff::9"), 1, now).is_err(), "another address of the same /64");
+        assert_eq!(limiter.take_at(ip("2001:db8:1:3::1"), 1, now), Ok(()), "another /64");
+        assert_eq!(limiter.take_at(ip("::ffff:192.0.2.1"), 1, now), Ok(()));
+        assert!(limiter.take_at(ip("192.0.2.1"), 1, now).is_err(), "a mapped address is its IPv4 one");
+    }
+
+    #[test]
+    fn a_flood_of_clients_is_purged_now_and_then_not_at_every_call() {
+        let limiter = RateLimiter::new(1.0, 2);
+        let now = Instant::now();
+        // Drained buckets survive a purge; past four times the threshold all are dropped.
+        for n in 0..(4 * MAX_TRACKED as u32 + 10) {
+            let client = IpAddr::V4(n.into());
+            limiter.take_at(client, 2, now).unwrap();
+        }
+        let buckets = limiter.buckets.lock().unwrap();
+        assert!(buckets.map.len() < 4 * MAX_TRACKED, "{}", buckets.map.len());
+        assert!(buckets.next_purge >= MAX_TRACKED);
     }
 }

@@ -140,11 +140,12 @@ pub struct RpcAccess {
     /// Most subscriptions one WebSocket connection may hold.
     #[arg(long = "rpc.max-subscriptions", env = "RPC_MAX_SUBSCRIPTIONS", default_value_t = 1024)]
     pub max_subscriptions: u32,
-    /// Calls a second one client (IP address) may make on the public ports, each entry of a
-    /// batch counted; 0: no limit. Callers with the admin key are not limited.
+    /// Calls a second one client (an IPv4 address, an IPv6 /64) may make on the public ports,
+    /// each entry of a batch counted; 0: no limit. Callers with the admin key are not limited.
     #[arg(long = "rpc.rate-limit", env = "RPC_RATE_LIMIT", default_value_t = 0.0)]
     pub rate_limit: f64,
-    /// Calls a client may make at once beyond the rate; 0: twice the rate.
+    /// Calls a client may make at once (its bucket's size; a larger batch is never served);
+    /// 0: twice the rate.
     #[arg(long = "rpc.rate-burst", env = "RPC_RATE_BURST", default_value_t = 0)]
     pub rate_burst: u32,
     /// Proxies (addresses or networks, comma-separated) whose X-Forwarded-For names the client.

@@ -47,6 +47,9 @@ pub enum NodeError {
     Other(String),
 }
 
+/// How long the RPC servers' open connections may take to finish at shutdown.
+const RPC_DRAIN: Duration = Duration::from_secs(10);
+
 /// What the node runs besides its RPC servers, set up before they start so that bad settings
 /// fail at once.
 enum Work {
@@ -94,9 +97,18 @@ pub async fn run(args: NodeArgs, shutdown: Shutdown) -> Result<(), NodeError> {
         Work::Full(follower) => follower.run(shutdown).await.map_err(NodeError::from),
     };
     gauges.abort();
-    for handle in handles {
+    for handle in &handles {
         let _ = handle.stop();
-        handle.stopped().await;
+    }
+    // In-flight requests finish; a client that sent half a request and went quiet is not
+    // waited for past this.
+    let drained = async move {
+        for handle in handles {
+            handle.stopped().await;
+        }
+    };
+    if tokio::time::timeout(RPC_DRAIN, drained).await.is_err() {
+        tracing::warn!(seconds = RPC_DRAIN.as_secs(), "RPC connections still open at shutdown; closing them");
     }
     match &result {
         Ok(()) => tracing::info!("node stopped"),

@@ -94,7 +94,7 @@ pub async fn serve(chain: Arc<Chain>, module: RpcModule<()>, addr: SocketAddr, b
     let (stop, handle) = jsonrpsee::server::stop_channel();
     let methods = jsonrpsee::Methods::from(module);
     // With a rate limit, our own accept loop, as jsonrpsee's hides the peer: each request carries
-    // its `Peer`, from which the limit names the client. It builds the middleware per request
+    // its `Peer`, from which the limit names the client. It builds the HTTP layers per request
     // (jsonrpsee's loop does so per connection), so it runs only when there is a limit to apply.
     tokio::spawn(async move {
         loop {
