@@ -65,7 +65,8 @@ pub async fn serve(chain: Arc<Chain>, module: RpcModule<()>, addr: SocketAddr, b
         .layer(ande_http::cors(&args.rpc_cors))
         .layer(ande_http::InterceptLayer::new(health::HealthCheck::new(chain.clone())))
         .layer(AdminKeyLayer::new(access.admin_key.as_deref()))
-        .layer(ClientLayer::new(access.trusted_proxies));
+        // Only where a limit needs the client: elsewhere no request pays for the layer.
+        .option_layer(access.limiter.is_some().then(|| ClientLayer::new(access.trusted_proxies)));
     let max_response_bytes = args.rpc_max_response_bytes as usize;
     let limited = access.limiter.is_some();
     let (private, limiter) = (access.private, access.limiter);
