@@ -25,7 +25,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/$name/redis" "$out_dir"
 dest=$work/$name
-rpc_url=http://$(host):${RPC_HOST_PORT:-8545}
+rpc_url=http://127.0.0.1:${RPC_HOST_PORT:-8545}
 
 rpc() {
   curl -sS --max-time 5 -H 'content-type: application/json' \

@@ -4,6 +4,8 @@
 #   - celestia-da: a JSON-RPC header.NetworkHead with the token in DA_TOKEN_FILE (both DA layers,
 #     `ande da` and celestia-node, answer it), then its head must advance within DA_HEAD_WAIT;
 #   - every service with a /health endpoint: HTTP 200 and "status":"ok";
+#   - with EDGE_DOMAIN: the /health of each name in EDGE_NAMES (rpc, explorer, ...) through the
+#     edge, over HTTPS on EDGE_ADDR:EDGE_PORT, its certificate checked (against EDGE_CACERT when set);
 #   - with COMPOSE_PROJECT set: every container of that project running and, when it has a
 #     health check, healthy (this covers Postgres and Redis, which are not published); the
 #     one-shot deploy-contracts exited with 0.
@@ -70,10 +72,11 @@ da_height() {
 [ -z "$RPC_URL" ] || check_advances ev-reth-sequencer head "$RPC_URL" "$HEAD_WAIT" block_number eth_blockNumber
 [ -z "$DA_URL" ] || check_advances celestia-da "DA head" "$DA_URL" "$DA_HEAD_WAIT" da_height header.NetworkHead
 
-for service in "${!HEALTH[@]}"; do
-  url=${HEALTH[$service]}
-  [ -n "$url" ] || continue
-  body=$(curl -sS --max-time 5 -w '\n%{http_code}' "$url/health" 2>&1)
+# GET URL/health must answer 200 with "status":"ok": check_health SERVICE URL [CURL_ARGS...].
+check_health() {
+  local service=$1 url=$2 body code
+  shift 2
+  body=$(curl -sS --max-time 5 "$@" -w '\n%{http_code}' "$url/health" 2>&1)
   code=${body##*$'\n'}
   body=${body%$'\n'*}
   if [ "$code" = 200 ] && echo "$body" | grep -q '"status":"ok"'; then
@@ -81,7 +84,20 @@ for service in "${!HEALTH[@]}"; do
   else
     bad "$service" "$url/health answered ${code:-nothing}: $(echo "$body" | head -c 300)"
   fi
+}
+
+for service in "${!HEALTH[@]}"; do
+  [ -z "${HEALTH[$service]}" ] || check_health "$service" "${HEALTH[$service]}"
 done
+
+if [ -n "${EDGE_DOMAIN-}" ]; then
+  for name in ${EDGE_NAMES:-rpc explorer faucet bundler}; do
+    hostport=$name.$EDGE_DOMAIN:${EDGE_PORT:-443}
+    edge_args=(--resolve "$hostport:${EDGE_ADDR:-127.0.0.1}")
+    [ -z "${EDGE_CACERT-}" ] || edge_args+=(--cacert "$EDGE_CACERT")
+    check_health "edge ($name.)" "https://$hostport" "${edge_args[@]}"
+  done
+fi
 
 if [ -n "${COMPOSE_PROJECT:-}" ]; then
   containers=$(docker ps --all --filter "label=com.docker.compose.project=$COMPOSE_PROJECT" \

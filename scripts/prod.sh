@@ -123,6 +123,30 @@ check_da() {
   echo "$DA_LAYER" >"$SECRETS/da_layer"
 }
 
+# With EDGE_TLS=internal the edge's certificates come from its own CA, made at its first start:
+# its root certificate (public; the CA's key stays in the edge-data volume) goes to
+# secrets/<env>/edge_ca.crt for clients (`curl --cacert`, SSL_CERT_FILE, a browser's trust store).
+edge_ca() {
+  [ "${EDGE_TLS:-}" = internal ] || return 0
+  local root=/data/caddy/pki/authorities/local/root.crt tries=0
+  until compose exec -T edge test -s "$root" 2>/dev/null; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 30 ] || die "the edge made no local CA in 30 s ($root): see make prod-logs SERVICE=edge"
+    sleep 1
+  done
+  compose cp "edge:$root" "$SECRETS/edge_ca.crt" >/dev/null || die "could not copy the edge's local CA certificate"
+  chmod 644 "$SECRETS/edge_ca.crt"
+}
+
+# What a newcomer needs after start: the public URLs through the edge.
+edge_summary() {
+  local port=${EDGE_HTTPS_HOST_PORT:-443}
+  [ "$port" = 443 ] && port= || port=:$port
+  say "public, through the edge on $(edge_host):"
+  for name in rpc ws explorer faucet bundler; do say "  https://$name.$PUBLIC_DOMAIN$port"; done
+  [ "${EDGE_TLS:-}" != internal ] || say "  certified by the edge's local CA: $SECRETS/edge_ca.crt"
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
@@ -133,21 +157,26 @@ case "$cmd" in
     secrets
     docker image inspect "$ANDE_IMAGE" >/dev/null 2>&1 || die "no image $ANDE_IMAGE: run make docker-image"
     compose up -d --wait --wait-timeout "$WAIT_TIMEOUT"
+    edge_ca
     compose ps
+    edge_summary
     ;;
   stop) compose down --remove-orphans ;;
   restart) compose restart "$@" ;;
   status) compose ps --all ;;
   logs) compose logs --follow --tail "${TAIL:-200}" "$@" ;;
   health)
-    RPC_URL=http://$(host):${RPC_HOST_PORT:-8545} \
-    FAUCET_API_URL=http://$(host):${FAUCET_API_HOST_PORT:-8081} \
-    FAUCET_UI_URL=http://$(host):${FAUCET_UI_HOST_PORT:-3001} \
-    BUNDLER_URL=http://$(host):${BUNDLER_HOST_PORT:-4337} \
-    PAYMASTER_URL=$([ "${ENABLE_PAYMASTER:-false}" = true ] && echo "http://$(host):${PAYMASTER_HOST_PORT:-4338}") \
+    RPC_URL=http://127.0.0.1:${RPC_HOST_PORT:-8545} \
+    FAUCET_API_URL=http://127.0.0.1:${FAUCET_API_HOST_PORT:-8081} \
+    FAUCET_UI_URL=http://127.0.0.1:${FAUCET_UI_HOST_PORT:-3001} \
+    BUNDLER_URL=http://127.0.0.1:${BUNDLER_HOST_PORT:-4337} \
+    PAYMASTER_URL=$([ "${ENABLE_PAYMASTER:-false}" = true ] && echo "http://127.0.0.1:${PAYMASTER_HOST_PORT:-4338}") \
     DA_URL=http://127.0.0.1:${DA_HOST_PORT:-26658} \
     DA_TOKEN_FILE=$SECRETS/da_auth_token \
-    EXPLORER_URL=http://$(host):${EXPLORER_HOST_PORT:-4000} \
+    EXPLORER_URL=http://127.0.0.1:${EXPLORER_HOST_PORT:-4000} \
+    EDGE_DOMAIN=$PUBLIC_DOMAIN EDGE_PORT=${EDGE_HTTPS_HOST_PORT:-443} EDGE_ADDR=$(edge_host) \
+    EDGE_NAMES="rpc explorer faucet bundler$([ "${ENABLE_PAYMASTER:-false}" = true ] && echo ' paymaster')" \
+    EDGE_CACERT=$([ "${EDGE_TLS:-}" = internal ] && echo "$SECRETS/edge_ca.crt") \
     COMPOSE_PROJECT=$PROJECT \
       scripts/check-services-health.sh
     ;;

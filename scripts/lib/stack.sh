@@ -43,6 +43,6 @@ WAIT_TIMEOUT=${WAIT_TIMEOUT:-180}
 [ "${ENABLE_PAYMASTER:-false}" = true ] && compose_args+=(--profile sponsor)
 compose() { docker compose --env-file "$ENV_FILE" "${compose_args[@]}" "$@"; }
 
-# The host address of a published port.
-host() { case "${BIND_ADDR:-0.0.0.0}" in 0.0.0.0|"") echo 127.0.0.1 ;; *) echo "$BIND_ADDR" ;; esac; }
+# Every service but the edge publishes on the host's loopback; the edge on BIND_ADDR.
+edge_host() { case "${BIND_ADDR:-0.0.0.0}" in 0.0.0.0|"") echo 127.0.0.1 ;; *) echo "$BIND_ADDR" ;; esac; }
 

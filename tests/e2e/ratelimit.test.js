@@ -1,11 +1,12 @@
-// Per-client rate limits on the node's public ports: a client past its burst gets 429 with a
-// JSON-RPC body and Retry-After while other clients are served; X-Forwarded-For counts only from
-// trusted proxies. Clients are told apart by their source address on loopback (127.0.0.x).
+// Per-client rate limits on the node's public ports, the explorer and the faucet page: a client
+// past its burst gets 429 with a JSON body and Retry-After while other clients are served;
+// X-Forwarded-For counts only from trusted proxies. Clients are told apart by their source
+// address on loopback (127.0.0.x).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import WebSocket from 'ws';
-import { LOCAL_GENESIS, runNodeExpectingFailure, startNode } from './lib/node.js';
+import { LOCAL_GENESIS, runAnde, runNodeExpectingFailure, startExplorer, startFaucet, startFaucetUi, startNode } from './lib/node.js';
 
 const KEY = 'a-rate-limit-admin-key-0123456789';
 
@@ -129,4 +130,63 @@ test('a bad rate or proxy list stops the node at start', async () => {
   const proxies = await runNodeExpectingFailure(['--genesis', LOCAL_GENESIS], { RPC_TRUSTED_PROXIES: '10.0.0.0/8,proxy' });
   assert.notEqual(proxies.code, 0);
   assert.match(proxies.output, /"proxy" is not an IP address or network/);
+});
+
+/** GETs `url` from `localAddress`; resolves with the status, Retry-After and the body's text. */
+function get(url, { localAddress = '127.0.0.1', headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { localAddress, agent: false, headers }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'], text }));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`no answer from ${url} within 10 s`)));
+    req.on('error', reject);
+  });
+}
+
+describe('the explorer and the faucet page: 3 requests per client, refilled every 100 s', () => {
+  const LIMIT = { HTTP_RATE_LIMIT: '0.01', HTTP_RATE_BURST: '3', HTTP_RATE_TRUSTED_PROXIES: '127.0.0.7' };
+  let node;
+  let explorer;
+  let faucet;
+  let ui;
+  before(async () => {
+    node = await startNode();
+    explorer = await startExplorer(node, { env: LIMIT });
+    faucet = await startFaucet(node);
+    ui = await startFaucetUi(faucet, { env: LIMIT });
+  });
+  after(async () => {
+    for (const service of [ui, faucet, explorer, node]) await service?.stop();
+  });
+
+  for (const [name, page] of [['explorer', () => explorer.url], ['faucet page', () => ui.url]]) {
+    test(`${name}: the fourth request gets 429 with Retry-After and a JSON body; /health is never charged; others are served`, async () => {
+      const from = (localAddress, headers) => get(`${page()}/`, { localAddress, headers });
+      for (let i = 0; i < 3; i++) assert.equal((await from('127.0.0.1')).status, 200);
+      const refused = await from('127.0.0.1');
+      assert.equal(refused.status, 429);
+      assert.ok(Number(refused.retryAfter) >= 1, `Retry-After: ${refused.retryAfter}`);
+      assert.match(JSON.parse(refused.text).error, /rate limit exceeded \(0\.01 calls\/s, burst 3\): retry in \d+ ms/);
+      assert.equal((await get(`${page()}/health`)).status, 200, 'health checks are not limited');
+      assert.equal((await from('127.0.0.2')).status, 200, 'another client is served');
+      // Behind a trusted proxy each forwarded client has its own bucket; a forged entry before it does not.
+      const proxied = (client) => from('127.0.0.7', { 'x-forwarded-for': client });
+      assert.deepEqual([(await proxied('198.51.100.1')).status, (await proxied('198.51.100.1')).status, (await proxied('198.51.100.1')).status, (await proxied('198.51.100.1')).status], [200, 200, 200, 429]);
+      assert.equal((await proxied('203.0.113.5, 198.51.100.1')).status, 429);
+      assert.equal((await proxied('198.51.100.2')).status, 200);
+      // Not from the proxy: the header is ignored.
+      for (let i = 0; i < 3; i++) assert.equal((await from('127.0.0.3', { 'x-forwarded-for': `198.51.100.${10 + i}` })).status, 200);
+      assert.equal((await from('127.0.0.3', { 'x-forwarded-for': '198.51.100.20' })).status, 429);
+    });
+  }
+});
+
+test('a bad request rate stops the explorer and the faucet page at start', async () => {
+  for (const command of [['explorer', '--rpc-url', 'http://127.0.0.1:9'], ['faucet-ui', '--faucet-api-url', 'http://127.0.0.1:9']]) {
+    const { code, output } = await runAnde([...command, '--port', '0'], { env: { HTTP_RATE_LIMIT: '-2' } });
+    assert.notEqual(code, 0, command[0]);
+    assert.match(output, /HTTP_RATE_LIMIT is -2: it needs a number of calls a second, or 0 for no limit/, command[0]);
+  }
 });

@@ -14,13 +14,28 @@ pub struct Conn {
     host: String,
 }
 
+async fn connect(addr: SocketAddr) -> Result<tokio::net::TcpStream> {
+    let stream = tokio::net::TcpStream::connect(addr).await.wrap_err_with(|| format!("connect {addr}"))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
 impl Conn {
     pub async fn open(addr: SocketAddr) -> Result<Self> {
-        let stream = tokio::net::TcpStream::connect(addr).await.wrap_err_with(|| format!("connect {addr}"))?;
-        stream.set_nodelay(true)?;
+        Self::handshake(connect(addr).await?, addr.to_string()).await
+    }
+
+    /// Over TLS to `addr`, `name` being the server's (its certificate, SNI and Host).
+    pub async fn open_tls(addr: SocketAddr, name: &str, tls: &tokio_rustls::TlsConnector) -> Result<Self> {
+        let server = rustls::pki_types::ServerName::try_from(name.to_string())?;
+        let stream = tls.connect(server, connect(addr).await?).await.wrap_err_with(|| format!("TLS to {name} at {addr}"))?;
+        Self::handshake(stream, name.to_string()).await
+    }
+
+    async fn handshake<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(stream: T, host: String) -> Result<Self> {
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
-        Ok(Self { sender, host: addr.to_string() })
+        Ok(Self { sender, host })
     }
 
     /// Sends one request; the status and the body.
@@ -77,4 +92,49 @@ impl Conn {
 pub fn quantity(value: &Value) -> Result<u64> {
     let text = value.as_str().ok_or_else(|| eyre!("expected a quantity, got {value}"))?;
     u64::from_str_radix(text.trim_start_matches("0x"), 16).wrap_err_with(|| format!("bad quantity {text}"))
+}
+
+/// A TLS client trusting only the certificates in the PEM file `ca` (HTTP/1.1, no ALPN).
+pub fn tls_trusting(ca: &std::path::Path) -> Result<tokio_rustls::TlsConnector> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).wrap_err_with(|| format!("read {}", ca.display()))? {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)))
+}
+
+/// Each of `conns` posts `body` back to back until `seconds` pass; (requests a second, p50 and
+/// p99 latency in ms). Every answer must carry a result.
+pub async fn hammer(conns: Vec<Conn>, body: Bytes, seconds: u64) -> Result<(f64, f64, f64)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut conn| {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while std::time::Instant::now() < deadline {
+                    let t = std::time::Instant::now();
+                    let response = conn.post(body.clone()).await?;
+                    if response.get("result").is_none() {
+                        return Err(eyre!("error response: {response}"));
+                    }
+                    latencies.push(t.elapsed().as_micros() as f64);
+                }
+                Ok::<_, eyre::Report>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let rps = latencies.len() as f64 / seconds as f64;
+    Ok((rps, crate::stats::percentile(&mut latencies, 50.0) / 1000.0, crate::stats::percentile(&mut latencies, 99.0) / 1000.0))
 }

@@ -4,6 +4,7 @@
 mod bundler;
 mod client;
 mod da;
+mod edge;
 mod explorer;
 mod faucet;
 mod process;
@@ -131,6 +132,19 @@ enum Bench {
         /// Blocks of one transaction measured per state.
         #[arg(long, default_value_t = 20)]
         blocks: u64,
+    },
+    /// eth_blockNumber and eth_call through the edge (Caddy with docker/edge/Caddyfile, over
+    /// HTTPS) against the node direct, in alternating rounds (ande only).
+    Edge {
+        /// The caddy binary (Debian's caddy package; the stack's image runs the official one).
+        #[arg(long, default_value = "caddy")]
+        caddy: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// The node's per-client rate limit under twice its rate: calls served against those the
     /// limit allows (ande only).
@@ -305,32 +319,13 @@ async fn rpc(cli: &Cli, connections: usize, seconds: u64) -> Result<()> {
         let target = start(cli, name, &genesis, &[]).await?;
         for (method, params) in &calls {
             let body = Bytes::from(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string());
-            let deadline = Instant::now() + Duration::from_secs(seconds);
-            let mut tasks = Vec::new();
+            let mut conns = Vec::new();
             for _ in 0..connections {
-                let mut conn = Conn::open(target.addr).await?;
-                let body = body.clone();
-                tasks.push(tokio::spawn(async move {
-                    let mut latencies = Vec::new();
-                    while Instant::now() < deadline {
-                        let t = Instant::now();
-                        let response = conn.post(body.clone()).await?;
-                        if response.get("result").is_none() {
-                            return Err(eyre!("error response: {response}"));
-                        }
-                        latencies.push(t.elapsed().as_micros() as f64);
-                    }
-                    Ok::<_, eyre::Report>(latencies)
-                }));
+                conns.push(Conn::open(target.addr).await?);
             }
-            let mut latencies = Vec::new();
-            for task in tasks {
-                latencies.extend(task.await??);
-            }
-            let rps = latencies.len() as f64 / seconds as f64;
-            let (p50, p99) = (stats::percentile(&mut latencies, 50.0), stats::percentile(&mut latencies, 99.0));
-            eprintln!("{name:>6} {method:<16} {rps:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms", p50 / 1000.0, p99 / 1000.0);
-            report("rpc", name, json!({ "method": method, "connections": connections, "requests_per_second": rps, "p50_ms": p50 / 1000.0, "p99_ms": p99 / 1000.0 }));
+            let (rps, p50, p99) = client::hammer(conns, body, seconds).await?;
+            eprintln!("{name:>6} {method:<16} {rps:>9.0} req/s  p50 {p50:.2} ms  p99 {p99:.2} ms");
+            report("rpc", name, json!({ "method": method, "connections": connections, "requests_per_second": rps, "p50_ms": p50, "p99_ms": p99 }));
         }
     }
     Ok(())
@@ -455,6 +450,7 @@ async fn main() -> Result<()> {
         Bench::Da { seconds, load_tps } => da::run(&cli, seconds, load_tps).await,
         Bench::Explorer { per_sender, seconds, load_tps, ref database_url } => explorer::run(&cli, per_sender, seconds, load_tps, database_url.as_deref()).await,
         Bench::State { slots, accounts, blocks } => state::run(&cli, slots, accounts, blocks).await,
+        Bench::Edge { ref caddy, connections, seconds, rounds } => edge::run(&cli, caddy, connections, seconds, rounds).await,
         Bench::Ratelimit { rate, burst, seconds } => ratelimit::run(&cli, rate, burst, seconds).await,
         Bench::Memory { accounts, senders, per_sender } => memory(&cli, accounts, senders, per_sender).await,
         Bench::Faucet { claims, clients } => faucet::run(&cli.ande, &cli.workdir, claims, clients).await,

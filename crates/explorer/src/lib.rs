@@ -50,6 +50,8 @@ pub struct ExplorerArgs {
     /// `/health` fails while the index is more than this many blocks behind the node.
     #[arg(long = "max-lag", env = "EXPLORER_MAX_LAG", default_value_t = 5)]
     pub max_lag: u64,
+    #[command(flatten)]
+    pub limit: ande_http::request_limit::RequestLimitArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,8 @@ pub enum ExplorerError {
     Secret(#[from] ande_chain::SecretFileError),
     #[error("DATABASE_PASSWORD_FILE is set, but DATABASE_URL names no user@ to give the password to")]
     NoDatabaseUser,
+    #[error("{0}")]
+    Limit(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -106,6 +110,7 @@ impl App {
 /// Waits for the node (with backoff), checks its chain id, and runs the indexer and the server
 /// until `shutdown` fires. `bound` hears the address the server listens on.
 pub async fn run(args: ExplorerArgs, mut shutdown: watch::Receiver<bool>, bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>) -> Result<(), ExplorerError> {
+    let limit = args.limit.limit().map_err(ExplorerError::Limit)?;
     let database_url = match ande_chain::read_secret(args.database_password_file.as_deref(), None)? {
         Some(password) => db::with_password(&args.database_url, &password).ok_or(ExplorerError::NoDatabaseUser)?,
         None => args.database_url.clone(),
@@ -140,6 +145,7 @@ pub async fn run(args: ExplorerArgs, mut shutdown: watch::Receiver<bool>, bound:
         .fallback(ui::no_route)
         .with_state(app)
         .layer(ande_http::cors(&args.cors));
+    let router = limit.apply(router);
     let addr = SocketAddr::new(args.addr, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ExplorerError::Listen { addr, source })?;
     let local = listener.local_addr().map_err(|source| ExplorerError::Listen { addr, source })?;
@@ -150,7 +156,7 @@ pub async fn run(args: ExplorerArgs, mut shutdown: watch::Receiver<bool>, bound:
     let indexer = indexer::Indexer { node, db, progress, ws_url: args.ws_url.clone() };
     let indexing = tokio::spawn(indexer.run(shutdown.clone()));
     let mut stop = shutdown.clone();
-    axum::serve(listener, router)
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             let _ = stop.changed().await;
         })

@@ -1,9 +1,11 @@
 //! HTTP middleware shared by the stack's JSON-RPC servers: [`InterceptLayer`] answers some
 //! requests itself (a health check, a refused token) and passes the rest to the server;
-//! [`policy`] decides which methods a caller may use, [`limit`] how often.
+//! [`policy`] decides which methods a caller may use, [`limit`] how often; [`request_limit`]
+//! is that rate for plain HTTP services.
 
 pub mod limit;
 pub mod policy;
+pub mod request_limit;
 
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{HeaderMap, Method, StatusCode, Uri};

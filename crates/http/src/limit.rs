@@ -144,6 +144,14 @@ impl RateLimiter {
         Self { per_second, burst, buckets: Mutex::new(Buckets { map: HashMap::new(), next_purge: MAX_TRACKED }) }
     }
 
+    /// The limiter a setting asks for: `per_second` 0 is none; `setting` names it in the error.
+    pub fn configured(per_second: f64, burst: u32, setting: &str) -> Result<Option<Arc<Self>>, String> {
+        if !per_second.is_finite() || per_second < 0.0 {
+            return Err(format!("{setting} is {per_second}: it needs a number of calls a second, or 0 for no limit"));
+        }
+        Ok((per_second > 0.0).then(|| Arc::new(Self::new(per_second, burst))))
+    }
+
     /// Takes `calls` tokens from `client`'s bucket, or says when there will be enough.
     pub fn take(&self, client: IpAddr, calls: usize) -> Result<(), Refusal> {
         self.take_at(client, calls, Instant::now())
@@ -177,11 +185,16 @@ impl RateLimiter {
         (bucket.tokens + now.saturating_duration_since(bucket.at).as_secs_f64() * self.per_second).min(self.burst)
     }
 
-    fn refusal(&self, refusal: Refusal, id: Id<'_>) -> MethodResponse {
-        let (message, wait) = match refusal {
+    /// What a refused caller is told, and how long it must wait (none: never served).
+    pub fn explain(&self, refusal: Refusal) -> (String, Option<Duration>) {
+        match refusal {
             Refusal::Wait(wait) => (format!("rate limit exceeded ({} calls/s, burst {}): retry in {} ms", self.per_second, self.burst, wait.as_millis().max(1)), Some(wait)),
             Refusal::TooMany => (format!("a batch larger than the rate limit's burst ({}) is never served: split it", self.burst), None),
-        };
+        }
+    }
+
+    fn refusal(&self, refusal: Refusal, id: Id<'_>) -> MethodResponse {
+        let (message, wait) = self.explain(refusal);
         let data = wait.map(|wait| serde_json::json!({ "retryAfterMs": u64::try_from(wait.as_millis().max(1)).unwrap_or(u64::MAX) }));
         let mut response = MethodResponse::error(id, ErrorObjectOwned::owned(LIMITED, message, data));
         response.extensions_mut().insert(Limited(wait));
@@ -292,13 +305,17 @@ where
             if let Some(Limited(wait)) = response.extensions().get::<Limited>().copied() {
                 *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
                 if let Some(wait) = wait {
-                    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-                    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+                    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
                 }
             }
             Ok(response)
         })
     }
+}
+
+/// A wait as `Retry-After` gives it: whole seconds, at least one.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 #[cfg(test)]

@@ -135,11 +135,7 @@ fn access(args: &NodeArgs, module: &jsonrpsee::RpcModule<()>) -> Result<(Arc<Nam
 
 /// The public ports' rate limit, one for both (a client is one client on either).
 fn limiter(args: &NodeArgs) -> Result<Option<Arc<ande_http::limit::RateLimiter>>, NodeError> {
-    let rate = args.access.rate_limit;
-    if !rate.is_finite() || rate < 0.0 {
-        return Err(NodeError::Access(format!("RPC_RATE_LIMIT is {rate}: it needs a number of calls a second, or 0 for no limit")));
-    }
-    Ok((rate > 0.0).then(|| Arc::new(ande_http::limit::RateLimiter::new(rate, args.access.rate_burst))))
+    ande_http::limit::RateLimiter::configured(args.access.rate_limit, args.access.rate_burst, "RPC_RATE_LIMIT").map_err(NodeError::Access)
 }
 
 async fn prepare_work(chain: &Arc<chain::Chain>, args: &NodeArgs) -> Result<Work, NodeError> {

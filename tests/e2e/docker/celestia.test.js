@@ -17,7 +17,7 @@ const secrets = path.join(dir, 'secrets');
 const envFile = path.join(dir, '.env.celestia');
 fs.writeFileSync(envFile, [
   'STACK_ENV=celestia-ci', 'CHAIN_ID=2019', 'GENESIS_FILE=testnet.json', 'NETWORK_NAME=evstack_shared_celestia_ci',
-  'BIND_ADDR=127.0.0.1', 'DA_NAMESPACE=andechain-ci', 'FAUCET_AMOUNT=1', `SECRETS_DIR=${secrets}`,
+  'BIND_ADDR=127.0.0.1', 'PUBLIC_DOMAIN=andechain-celestia-ci.localhost', 'EDGE_TLS=internal', 'DA_NAMESPACE=andechain-ci', 'FAUCET_AMOUNT=1', `SECRETS_DIR=${secrets}`,
   'DA_LAYER=celestia', 'CELESTIA_NETWORK=mocha', 'CELESTIA_NODE_IMAGE=ghcr.io/celestiaorg/celestia-node:v0.34.2-mocha', '',
 ].join('\n'));
 const ours = path.join(secrets, 'celestia-ci');

@@ -1,25 +1,31 @@
 // The production stack on a real Docker engine, driven only through `make prod-*` and the
-// ports it publishes on 127.0.0.1: it starts healthy, serves the chain id and ~2 s blocks, pays a
-// faucet claim through faucet-ui's proxy, survives a crash of the sequencer, round-trips a
-// backup through a wipe, and `prod-stop` leaves nothing running.
-// Postgres and Redis run as stand-ins built from Debian's packages (POSTGRES_IMAGE, REDIS_IMAGE):
-// no registry is reachable here.
+// ports it publishes: the edge's HTTPS and HTTP on every address, the rest on 127.0.0.1. It
+// starts healthy, serves the chain id and ~2 s blocks, pays a faucet claim through faucet-ui's
+// proxy, answers through the edge over HTTPS and WSS with its limits, survives a crash of the
+// sequencer, round-trips a backup through a wipe, and `prod-stop` leaves nothing running.
+// Postgres, Redis, Prometheus and the edge's Caddy run as stand-ins built from Debian's packages
+// (POSTGRES_IMAGE, ...): no registry is reachable here.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
 import path from 'node:path';
-import { ROOT, batchRange, cast, freePort, rpc as rpcOnce, sleep, tempDir, waitFor } from '../lib/node.js';
+import WebSocket from 'ws';
+import { CAST, ROOT, batchRange, cast, freePort, rpc as rpcOnce, sleep, tempDir, waitFor } from '../lib/node.js';
 import { claim, confirmed } from '../lib/faucet.js';
-import { PROMETHEUS_STAND_IN, buildStandIn } from './stand-ins.js';
+import { CADDY_STAND_IN, PROMETHEUS_STAND_IN, buildStandIn } from './stand-ins.js';
 
-const STAND_INS = { REDIS_IMAGE: 'andechain/test-redis:local', POSTGRES_IMAGE: 'andechain/test-postgres:local', PROMETHEUS_IMAGE: PROMETHEUS_STAND_IN };
+const STAND_INS = { REDIS_IMAGE: 'andechain/test-redis:local', POSTGRES_IMAGE: 'andechain/test-postgres:local', PROMETHEUS_IMAGE: PROMETHEUS_STAND_IN, EDGE_IMAGE: CADDY_STAND_IN };
+const DOMAIN = 'andechain-ci.localhost';
 const PROJECT = 'andechain-ci';
 const dir = tempDir('ande-docker-');
 const envFile = path.join(dir, '.env.ci');
 const ports = {};
 let rpcUrl;
 let uiUrl;
+let claimHash;
 
 function sh(cmd, args, env = {}) {
   return execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ENV_FILE: envFile, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -58,12 +64,17 @@ async function block(tag) {
 
 before(async () => {
   for (const image of Object.values(STAND_INS)) buildStandIn(image);
-  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI', 'DA', 'EXPLORER', 'BUNDLER', 'PAYMASTER', 'PROMETHEUS', 'ALERTMANAGER']) ports[key] = await freePort();
+  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI', 'DA', 'EXPLORER', 'BUNDLER', 'PAYMASTER', 'PROMETHEUS', 'ALERTMANAGER', 'EDGE_HTTP', 'EDGE_HTTPS']) ports[key] = await freePort();
   rpcUrl = `http://127.0.0.1:${ports.RPC}`;
   uiUrl = `http://127.0.0.1:${ports.FAUCET_UI}`;
   fs.writeFileSync(envFile, [
     'STACK_ENV=ci', 'CHAIN_ID=1234', 'GENESIS_FILE=local.json', 'NETWORK_NAME=evstack_shared_ci',
-    'BIND_ADDR=127.0.0.1', `RPC_HOST_PORT=${ports.RPC}`, `WS_HOST_PORT=${ports.WS}`, `METRICS_HOST_PORT=${ports.METRICS}`,
+    // The edge on every address of the host (as in production, on ports of this run), the rest
+    // on its loopback; 20 calls a second per client on the public RPC, 40 at once; 1 request a
+    // second to the explorer, 10 at once.
+    'BIND_ADDR=0.0.0.0', `PUBLIC_DOMAIN=${DOMAIN}`, 'EDGE_TLS=internal', `EDGE_IMAGE=${CADDY_STAND_IN}`,
+    `EDGE_HTTP_HOST_PORT=${ports.EDGE_HTTP}`, `EDGE_HTTPS_HOST_PORT=${ports.EDGE_HTTPS}`, 'RPC_RATE_LIMIT=20', 'RPC_RATE_BURST=40', 'EXPLORER_RATE_LIMIT=1', 'EXPLORER_RATE_BURST=10',
+    `RPC_HOST_PORT=${ports.RPC}`, `WS_HOST_PORT=${ports.WS}`, `METRICS_HOST_PORT=${ports.METRICS}`,
     `FAUCET_API_HOST_PORT=${ports.FAUCET_API}`, `FAUCET_UI_HOST_PORT=${ports.FAUCET_UI}`, `DA_HOST_PORT=${ports.DA}`, 'DA_BLOCK_TIME=1s', `EXPLORER_HOST_PORT=${ports.EXPLORER}`, 'EXPLORER_CPUS=1',
     'DA_NAMESPACE=andechain-ci', 'DA_BATCH_INTERVAL=1s',
     `SECRETS_DIR=${path.join(dir, 'secrets')}`, 'FAUCET_AMOUNT=1000000000000000000', 'COOLDOWN_PERIOD=86400',
@@ -89,7 +100,7 @@ test('prod-start brings every service to healthy', () => {
   const seconds = (Date.now() - started) / 1000;
   console.log(`# prod-start to all healthy: ${seconds.toFixed(1)} s (image built)`);
   const states = docker('ps', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.Label "com.docker.compose.service"}} {{.Status}}');
-  for (const service of ['ev-reth-sequencer', 'celestia-da', 'faucet-api', 'faucet-ui', 'explorer', 'bundler-4337', 'paymaster', 'postgres', 'redis']) {
+  for (const service of ['edge', 'ev-reth-sequencer', 'celestia-da', 'faucet-api', 'faucet-ui', 'explorer', 'bundler-4337', 'paymaster', 'postgres', 'redis']) {
     assert.match(states, new RegExp(`^${service} Up .*\\(healthy\\)$`, 'm'), `${service} is healthy:\n${states}`);
   }
   const once = docker('ps', '--all', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', 'label=com.docker.compose.service=deploy-contracts', '--format', '{{.Status}}');
@@ -122,14 +133,15 @@ test('prod-deploy-contracts puts the ERC-4337 contracts at their canonical addre
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, 'ci.json'), 'utf8')), file);
 });
 
-test('what the compose file publishes: RPC and faucet-ui on BIND_ADDR, the rest on loopback or not at all', () => {
+test('what the compose file publishes: the edge on BIND_ADDR, the rest on loopback or not at all', () => {
   const config = (files) => JSON.parse(sh('docker', ['compose', '--env-file', envFile, ...files.flatMap((f) => ['-f', f]), '--profile', 'monitoring', 'config', '--format', 'json'], { BIND_ADDR: '0.0.0.0' }));
   const hosts = (service) => (service.ports ?? []).map((p) => `${p.host_ip}:${p.target}`).sort();
   const { services } = config(['docker-compose.prod.yml']);
-  assert.deepEqual(hosts(services['ev-reth-sequencer']), ['0.0.0.0:8545', '0.0.0.0:8546', '127.0.0.1:9001']);
-  assert.deepEqual(hosts(services['faucet-ui']), ['0.0.0.0:3001']);
-  assert.deepEqual(hosts(services.explorer), ['0.0.0.0:4000']);
-  assert.deepEqual(hosts(services['bundler-4337']), ['0.0.0.0:4337']);
+  assert.deepEqual(hosts(services.edge), ['0.0.0.0:443', '0.0.0.0:80']);
+  assert.deepEqual(hosts(services['ev-reth-sequencer']), ['127.0.0.1:8545', '127.0.0.1:8546', '127.0.0.1:9001']);
+  assert.deepEqual(hosts(services['faucet-ui']), ['127.0.0.1:3001']);
+  assert.deepEqual(hosts(services.explorer), ['127.0.0.1:4000']);
+  assert.deepEqual(hosts(services['bundler-4337']), ['127.0.0.1:4337']);
   assert.deepEqual(hosts(services['deploy-contracts']), []);
   assert.deepEqual(services.explorer.networks.evstack_shared.aliases, ['blockscout']);
   assert.deepEqual(hosts(services['faucet-api']), ['127.0.0.1:8081'], 'the API is reached through faucet-ui only');
@@ -190,11 +202,172 @@ test('a faucet claim through the faucet-ui proxy confirms', async () => {
   const res = await claim({ url: uiUrl }, address);
   assert.equal(res.status, 202);
   const { tx_hash: hash } = res.body;
+  claimHash = hash;
   const done = await confirmed({ url: uiUrl }, hash);
   assert.equal(JSON.parse(cast('receipt', '--json', '--rpc-url', rpcUrl, hash)).status, '0x1');
   assert.ok(done.block > 0);
   assert.equal(BigInt(await rpc(rpcUrl, 'eth_getBalance', [address, 'latest'])), 10n ** 18n);
   assert.equal((await claim({ url: uiUrl }, address)).status, 429);
+});
+
+// --- The edge ------------------------------------------------------------------------------
+
+const edgeCa = () => fs.readFileSync(path.join(dir, 'secrets', 'ci', 'edge_ca.crt'));
+const adminKey = () => fs.readFileSync(path.join(dir, 'secrets', 'ci', 'rpc_admin_key'), 'utf8').trim();
+
+// One HTTPS request to NAME.DOMAIN through the edge's published port on 127.0.0.1, checked
+// against the edge's local CA (`ca: null`: the system's roots only). HTTP/1.1, as most JSON-RPC
+// clients speak it.
+function edge(name, { method = 'POST', path: urlPath = '/', body, headers = {}, ca = edgeCa() } = {}) {
+  const host = `${name}.${DOMAIN}`;
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: ports.EDGE_HTTPS, servername: host, ...(ca ? { ca } : {}), method, path: urlPath,
+      headers: { host, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: res.headers, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
+  });
+}
+const call = (method, params = [], id = 1) => ({ jsonrpc: '2.0', id, method, params });
+
+// Requests through the edge from another client: a container of its own on the stack's
+// network, running them one after the other with GNU wget (a POST when `body` is given). Each
+// answer's status, Retry-After and JSON body. The host's own buckets are left alone, so the
+// tests after these find its published ports unlimited.
+function fromAnotherClient(name, requests) {
+  const edgeIp = docker('inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', containerOf('edge'));
+  const quote = (text) => `'${text.replaceAll("'", "'\\''")}'`;
+  const script = requests.map(({ path: urlPath = '/', body, headers = {} }) => ['wget', '-q', '-S', '-O', '-', '--content-on-error', '--ca-certificate=/ca.crt',
+    ...Object.entries({ 'content-type': 'application/json', ...headers }).map(([k, v]) => quote(`--header=${k}: ${v}`)),
+    ...(body === undefined ? [] : [quote(`--post-data=${JSON.stringify(body)}`)]), quote(`https://${name}.${DOMAIN}${urlPath}`), "2>&1; echo; echo '--end--'"].join(' ')).join('\n');
+  const out = docker('run', '--rm', '--network', 'evstack_shared_ci', '--add-host', `${name}.${DOMAIN}:${edgeIp}`,
+    '-v', `${path.join(dir, 'secrets', 'ci', 'edge_ca.crt')}:/ca.crt:ro`, CADDY_STAND_IN, 'sh', '-c', script);
+  return out.split('--end--').slice(0, requests.length).map((answer) => {
+    const lines = answer.split('\n').map((l) => l.trim()).filter(Boolean);
+    const json = lines.findLast((l) => l.startsWith('{') || l.startsWith('['));
+    return { status: Number(answer.match(/HTTP\/1\.1 (\d{3})/)?.[1]), retryAfter: answer.match(/Retry-After: (\d+)/i)?.[1], json: json ? JSON.parse(json) : null };
+  });
+}
+
+test('the edge: HTTPS from its local CA, HTTP redirected, security headers, and nothing else published beyond loopback', async () => {
+  const res = await edge('rpc', { body: call('eth_chainId') });
+  assert.equal(res.json.result, '0x4d2');
+  assert.match(res.headers['strict-transport-security'], /max-age=31536000/);
+  assert.equal(res.headers['x-content-type-options'], 'nosniff');
+  assert.equal(res.headers.server, undefined, 'no Server header');
+  await assert.rejects(edge('rpc', { body: call('eth_chainId'), ca: null }), /certificate/, 'without the local CA the certificate is not trusted');
+  // curl, as an operator would run it.
+  const ca = path.join(dir, 'secrets', 'ci', 'edge_ca.crt');
+  for (const name of ['explorer', 'faucet', 'bundler', 'paymaster']) {
+    const hostport = `${name}.${DOMAIN}:${ports.EDGE_HTTPS}`;
+    const health = JSON.parse(sh('curl', ['-sS', '--fail', '--max-time', '10', '--cacert', ca, '--resolve', `${hostport}:127.0.0.1`, `https://${hostport}/health`]));
+    assert.equal(health.status, 'ok', `${name}. through the edge`);
+  }
+  const plain = `rpc.${DOMAIN}:${ports.EDGE_HTTP}`;
+  const redirect = sh('curl', ['-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', '--resolve', `${plain}:127.0.0.1`, `http://${plain}/health`]);
+  assert.match(redirect, new RegExp(`^308 https://rpc\\.${DOMAIN.replace('.', '\\.')}/health$`), 'HTTP is redirected to HTTPS');
+
+  // A scan of the host's address on the stack's own network (not loopback): of every port the
+  // project publishes, only the edge's answer there; on 127.0.0.1 all of them do.
+  const gateway = docker('network', 'inspect', 'evstack_shared_ci', '--format', '{{(index .IPAM.Config 0).Gateway}}');
+  assert.match(gateway, /^\d+\.\d+\.\d+\.\d+$/);
+  const listed = docker('ps', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.Ports}}');
+  const published = [...new Set([...listed.matchAll(/:(\d+)->/g)].map((m) => Number(m[1])))].sort((a, b) => a - b);
+  const open = (host, port) => new Promise((resolve) => {
+    const socket = net.connect({ host, port, timeout: 2_000 });
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+  });
+  const openOn = async (host) => (await Promise.all(published.map(async (p) => ((await open(host, p)) ? p : null)))).filter((p) => p !== null);
+  assert.ok(published.length >= 10, `the project publishes its ports: ${published}`);
+  assert.deepEqual(await openOn('127.0.0.1'), published);
+  assert.deepEqual(await openOn(gateway), [ports.EDGE_HTTP, ports.EDGE_HTTPS].sort((a, b) => a - b));
+});
+
+test('the faucet through the edge limits claims per client IP, not per edge', async () => {
+  const claimThroughEdge = (address) => edge('faucet', { path: '/api/claim', body: { address } });
+  assert.equal((await claimThroughEdge('0x00000000000000000000000000000000000e0c01')).status, 202);
+  const again = await claimThroughEdge('0x00000000000000000000000000000000000e0c02');
+  assert.equal(again.status, 429);
+  assert.match(again.json.error, /from this IP recently/);
+  const [other] = fromAnotherClient('faucet', [{ path: '/api/claim', body: { address: '0x00000000000000000000000000000000000e0c03' } }]);
+  assert.equal(other.status, 202, `another client behind the same edge is not cooling down: ${JSON.stringify(other)}`);
+});
+
+test('RPC through the edge: cast over HTTPS, subscriptions over WSS on rpc. and ws.', async () => {
+  // cast as a user of the public names runs it: in a mount namespace of its own whose
+  // /etc/hosts names them, trusting the edge's CA through SSL_CERT_FILE.
+  const hosts = path.join(dir, 'hosts');
+  fs.writeFileSync(hosts, `${fs.readFileSync('/etc/hosts', 'utf8')}\n127.0.0.1 rpc.${DOMAIN}\n`);
+  const url = `https://rpc.${DOMAIN}:${ports.EDGE_HTTPS}`;
+  const castEdge = (...args) => execFileSync('unshare', ['--mount', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hosts, CAST, ...args],
+    { encoding: 'utf8', env: { ...process.env, SSL_CERT_FILE: path.join(dir, 'secrets', 'ci', 'edge_ca.crt') }, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  assert.equal(castEdge('chain-id', '--rpc-url', url), '1234');
+  assert.equal(JSON.parse(castEdge('receipt', '--json', '--rpc-url', url, claimHash)).status, '0x1');
+
+  for (const name of ['rpc', 'ws']) {
+    const ws = new WebSocket(`wss://127.0.0.1:${ports.EDGE_HTTPS}`, { ca: edgeCa(), servername: `${name}.${DOMAIN}`, headers: { host: `${name}.${DOMAIN}` } });
+    const messages = [];
+    ws.on('message', (m) => messages.push(JSON.parse(m)));
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    try {
+      ws.send(JSON.stringify(call('eth_subscribe', ['newHeads'])));
+      const head = await waitFor(() => messages.find((m) => m.method === 'eth_subscription'), { timeout: 10_000, what: `a newHeads notification over wss on ${name}.` });
+      assert.match(head.params.result.hash, /^0x[0-9a-f]{64}$/);
+    } finally {
+      ws.close();
+    }
+  }
+});
+
+test('the edge keeps the node\'s limits: a client\'s burst gets 429 while others are served, debug_ needs the key, oversized bodies and batches are refused', async () => {
+  // 40 at once per client: a batch of 35 is served, the next one is not (unless 1.5 s passed),
+  // nor one with a forged X-Forwarded-For (the edge replaces the header); this host, another
+  // client, is served.
+  const batch = Array.from({ length: 35 }, (_, i) => call('eth_chainId', [], i));
+  const [first, limited, forged] = fromAnotherClient('rpc', [{ body: batch }, { body: batch }, { body: batch, headers: { 'x-forwarded-for': '203.0.113.9' } }]);
+  assert.equal(first.status, 200);
+  assert.equal(limited.status, 429);
+  assert.equal(limited.json.error.code, -32005);
+  assert.ok(Number(limited.retryAfter) >= 1, `Retry-After: ${limited.retryAfter}`);
+  assert.equal(forged.status, 429);
+  assert.equal((await edge('rpc', { body: call('eth_blockNumber') })).status, 200);
+
+  const trace = call('debug_traceTransaction', [claimHash, { tracer: 'callTracer' }]);
+  const key = { authorization: `Bearer ${adminKey()}` };
+  const refused = await edge('rpc', { body: trace });
+  assert.equal(refused.json.error?.code, -32601, `without the key: ${refused.text}`);
+  const traced = await edge('rpc', { body: trace, headers: key });
+  assert.equal(traced.json.result?.type, 'CALL', traced.text);
+
+  const big = call('eth_call', [{ to: '0x000000000000000000000000000000000000beef', data: `0x${'00'.repeat(6 * 1024 * 1024)}` }, 'latest']);
+  const tooBig = await edge('rpc', { body: big, headers: key });
+  assert.equal(tooBig.status, 413);
+  assert.equal(tooBig.json.error.code, -32007);
+  const long = await edge('rpc', { body: Array.from({ length: 1001 }, (_, i) => call('eth_chainId', [], i)), headers: key });
+  assert.equal(long.json.error?.code, -32010, `a batch of 1001: ${long.text.slice(0, 200)}`);
+
+  // The admin key went through the edge several times; its access log names the requests, never the key.
+  const logs = sh('sh', ['-c', `docker logs ${containerOf('edge')} 2>&1`]);
+  assert.match(logs, new RegExp(`rpc\\.${DOMAIN.replace('.', '\\.')}`), 'the edge logs its requests');
+  assert.ok(!logs.includes(adminKey()), 'the admin key is not in the edge\'s logs');
+
+  // The explorer's own per-client rate, behind the edge: 10 at once and 1 a second, then 429
+  // with a JSON body (16 calls in a row take less than 6 s).
+  const pages = fromAnotherClient('explorer', Array.from({ length: 16 }, () => ({ path: '/api/v2/stats' })));
+  const statuses = pages.map((p) => p.status);
+  console.log(`# 16 explorer calls in a row from one client, through the edge: ${statuses}`);
+  assert.ok(statuses.filter((s) => s === 200).length >= 10 && statuses.includes(429), `16 explorer calls in a row: ${statuses}`);
+  assert.match(pages.find((p) => p.status === 429).json.error, /rate limit exceeded/);
 });
 
 test('the explorer indexes the chain into Postgres and answers as blockscout inside the network', async () => {
@@ -233,6 +406,7 @@ test('prod-health passes, and fails naming the service when one is down', () => 
   assert.match(report, /✓ bundler-4337: http/);
   assert.match(report, /✓ paymaster: http/);
   assert.match(report, /✓ deploy-contracts: ran once: Exited \(0\)/);
+  for (const name of ['rpc', 'explorer', 'faucet', 'bundler', 'paymaster']) assert.match(report, new RegExp(`✓ edge \\(${name}\\.\\): https://${name}\\.`));
   docker('stop', containerOf('faucet-ui'));
   try {
     assert.throws(() => make('prod-health'), (e) => /✗ faucet-ui/.test(e.stdout) && /unhealthy: .*faucet-ui/.test(e.stdout));

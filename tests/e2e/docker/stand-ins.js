@@ -5,10 +5,12 @@ import path from 'node:path';
 import { ROOT } from '../lib/node.js';
 
 export const PROMETHEUS_STAND_IN = 'andechain/test-prometheus:local';
+export const CADDY_STAND_IN = 'andechain/test-caddy:local';
 const DIRS = {
   'andechain/test-redis:local': 'redis',
   'andechain/test-postgres:local': 'postgres',
   [PROMETHEUS_STAND_IN]: 'prometheus',
+  [CADDY_STAND_IN]: 'caddy',
 };
 
 export function buildStandIn(image) {

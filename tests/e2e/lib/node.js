@@ -156,10 +156,10 @@ export async function startFaucet(node, { key = DEV_KEYS[3], dataDir = tempDir('
 }
 
 /** Runs `ande faucet-ui` in front of `faucet`; resolves once its /health answers 200. */
-export async function startFaucetUi(faucet) {
+export async function startFaucetUi(faucet, { env = {} } = {}) {
   const port = await freePort();
   const ui = { url: `http://127.0.0.1:${port}` };
-  return spawnService('ande faucet-ui', ['faucet-ui', '--faucet-api-url', faucet.url, '--port', String(port)], {}, `${ui.url}/health`, ui);
+  return spawnService('ande faucet-ui', ['faucet-ui', '--faucet-api-url', faucet.url, '--port', String(port)], env, `${ui.url}/health`, ui);
 }
 
 /** Runs Debian's redis-server on a free loopback port with a data dir of its own. */

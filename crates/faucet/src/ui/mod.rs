@@ -28,6 +28,8 @@ pub struct FaucetUiArgs {
     pub addr: IpAddr,
     #[arg(long = "port", env = "FAUCET_UI_PORT", default_value_t = 3001)]
     pub port: u16,
+    #[command(flatten)]
+    pub limit: ande_http::request_limit::RequestLimitArgs,
 }
 
 struct Proxy {
@@ -40,11 +42,14 @@ struct Proxy {
 pub enum UiError {
     #[error("FAUCET_API_URL is not a valid http URL: {0}")]
     ApiUrl(String),
+    #[error("{0}")]
+    Limit(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
 
 pub async fn run(args: FaucetUiArgs, mut shutdown: watch::Receiver<bool>) -> Result<(), UiError> {
+    let limit = args.limit.limit().map_err(UiError::Limit)?;
     let api = args.api_url.trim_end_matches('/').to_string();
     let parsed: Uri = api.parse().map_err(|_| UiError::ApiUrl(args.api_url.clone()))?;
     if parsed.scheme_str() != Some("http") || parsed.authority().is_none() {
@@ -58,6 +63,7 @@ pub async fn run(args: FaucetUiArgs, mut shutdown: watch::Receiver<bool>) -> Res
         .route("/health", get(health))
         .fallback(forward)
         .with_state(proxy);
+    let app = limit.apply(app);
     let addr = SocketAddr::new(args.addr, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| UiError::Listen { addr, source })?;
     tracing::info!(%addr, api = %args.api_url, "faucet UI listening");
