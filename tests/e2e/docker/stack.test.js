@@ -105,6 +105,17 @@ test('prod-start brings every service to healthy', () => {
   }
   const once = docker('ps', '--all', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', 'label=com.docker.compose.service=deploy-contracts', '--format', '{{.Status}}');
   assert.match(once, /^Exited \(0\)/, `deploy-contracts ran once and finished: ${once}`);
+  // Every container but Postgres and Redis: its root read-only, no capability, no privilege
+  // gain; ours as uid 10001.
+  for (const line of docker('ps', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.Label "com.docker.compose.service"}} {{.ID}}').split('\n')) {
+    const [service, id] = line.split(' ');
+    if (service === 'postgres' || service === 'redis') continue;
+    const hardening = docker('inspect', '--format', '{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}}', id);
+    assert.equal(hardening, 'true [ALL] [no-new-privileges:true]', service);
+    if (!['edge', 'prometheus', 'alertmanager'].includes(service)) {
+      assert.equal(docker('exec', id, 'id', '-u'), '10001', `${service} runs as the image's user`);
+    }
+  }
   const networks = docker('network', 'ls', '--format', '{{.Name}}');
   assert.match(networks, /^evstack_shared_ci$/m);
   // Postgres and Redis are not published.
