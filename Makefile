@@ -5,10 +5,19 @@ ANDE := target/release/ande
 E2E := tests/e2e
 
 ANDE_IMAGE ?= andechain/ande:local
+# Every image `make docker-image` builds is also tagged with its version, the workspace's and
+# the commit's (-dirty for a tree with changes), so the versions a stack ran stay on the host
+# for `make prod-rollback`.
+ANDE_VERSION ?= $(shell v=$$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1); \
+	c=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
+	git diff --quiet HEAD 2>/dev/null || c=$$c-dirty; echo $$v-$$c)
+ANDE_REPO ?= andechain/ande
+# The tests' version tags, removed when they end.
+TEST_REPO := andechain/ande-ci
 PROD := scripts/prod.sh
 
 .PHONY: all build up test test-rust test-e2e test-docker e2e-deps bench bench-docker clean help docker-image \
-	prod-secrets prod-start prod-stop prod-restart prod-status prod-logs prod-health prod-backup prod-restore prod-deploy-contracts
+	prod-secrets prod-start prod-stop prod-restart prod-status prod-logs prod-health prod-backup prod-restore prod-rollback prod-deploy-contracts
 
 all: build
 
@@ -18,6 +27,7 @@ help:
 	@echo "make bench     run the benchmarks against anvil (see docs/benchmarks.md)"
 	@echo "make prod-start [ENV=local|testnet|mainnet]   the Docker production stack (docs/docker.md);"
 	@echo "     prod-stop, prod-restart, prod-status, prod-logs, prod-health, prod-backup, prod-restore ARCHIVE=...,"
+	@echo "     prod-rollback [ARCHIVE=... WIPE=1] (the version that ran before, and the backup when given),"
 	@echo "     prod-deploy-contracts (deploys what is missing, writes deployments/<env>.json)"
 
 build:
@@ -43,8 +53,8 @@ test-e2e: build e2e-deps
 # file, health, restart, backup and restore.
 test-docker: e2e-deps
 	scripts/provision-docker.sh
-	$(MAKE) docker-image
-	cd $(E2E) && ANDE_IMAGE=$(ANDE_IMAGE) ANDE_BIN=$(CURDIR)/target/image/ande node --test docker/*.test.js
+	$(MAKE) docker-image ANDE_REPO=$(TEST_REPO)
+	cd $(E2E) && ANDE_IMAGE=$(ANDE_IMAGE) ANDE_REPO=$(TEST_REPO) ANDE_BIN=$(CURDIR)/target/image/ande node --test docker/*.test.js
 
 # The ande image from the binary built here (the Dockerfile's `host` target); `docker build .`
 # builds it from source on the Rust image instead.
@@ -52,8 +62,9 @@ docker-image:
 	cargo build --locked --profile image -p ande --bin ande
 	mkdir -p target/docker
 	cp target/image/ande target/docker/ande
-	docker build --quiet --target host -t $(ANDE_IMAGE) . >/dev/null
-	@docker image inspect $(ANDE_IMAGE) --format 'image $(ANDE_IMAGE): {{.Size}} bytes'
+	docker build --quiet --target host --label org.opencontainers.image.version=$(ANDE_VERSION) \
+		-t $(ANDE_IMAGE) -t $(ANDE_REPO):$(ANDE_VERSION) . >/dev/null
+	@docker image inspect $(ANDE_IMAGE) --format 'image $(ANDE_IMAGE) = $(ANDE_REPO):$(ANDE_VERSION): {{.Size}} bytes'
 
 # The production stack (docker-compose.prod.yml); ENV=local|testnet|mainnet picks .env.$(ENV).
 prod-secrets: docker-image
@@ -74,6 +85,8 @@ prod-backup:
 	$(PROD) backup
 prod-restore:
 	$(PROD) restore $(ARCHIVE)
+prod-rollback:
+	ARCHIVE=$(ARCHIVE) $(PROD) rollback
 # The spec's form: scripts/deploy-contracts.sh --network testnet (ENV picks the network here).
 prod-deploy-contracts:
 	$(PROD) deploy-contracts

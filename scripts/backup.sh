@@ -51,7 +51,9 @@ compose cp redis:/data/dump.rdb "$dest/redis/dump.rdb" >/dev/null
 say "Postgres: pg_dump"
 compose exec -T postgres sh -c 'pg_dump -U "$POSTGRES_USER" -d "$POSTGRES_DB" -Fc' >"$dest/postgres.dump"
 
-for volume in node-data da-data deployments; do
+# edge-data: the edge's certificates, its ACME account and local CA (so a restore neither asks
+# Let's Encrypt again nor hands clients a new CA).
+for volume in node-data da-data deployments edge-data; do
   say "volume $volume"
   docker run --rm --user 0 --entrypoint tar -v "${PROJECT}_$volume:/data:ro" -v "$dest:/backup" "$ANDE_IMAGE" \
     -C /data -cf "/backup/$volume.tar" .

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The production stack's commands, behind `make prod-*`:
-#   scripts/prod.sh start|stop|restart|status|logs|health|backup|restore ARCHIVE|secrets|deploy-contracts
+#   scripts/prod.sh start|stop|restart|status|logs|health|backup|restore ARCHIVE|rollback|secrets|deploy-contracts
 # ENV picks the environment file (.env.$ENV, default local); DEBUG_PORTS=1 also maps Postgres and
 # Redis on the host's loopback.
 set -euo pipefail
@@ -138,12 +138,49 @@ edge_ca() {
   chmod 644 "$SECRETS/edge_ca.crt"
 }
 
+# The ande image a start or a rollback runs, appended to secrets/<env>/releases (time, image id,
+# version tag) when it is not the one that ran last: the versions prod-rollback goes back to.
+record_release() {
+  local id last tag
+  id=$(docker image inspect --format '{{.Id}}' "$1") || die "no image $1"
+  last=$( (tail -n 1 "$SECRETS/releases" 2>/dev/null || true) | cut -d' ' -f2)
+  [ "$id" != "$last" ] || return 0
+  tag=$(docker image inspect --format '{{range .RepoTags}}{{println .}}{{end}}' "$id" | { grep -v ':local$' || true; } | head -n 1)
+  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $id ${tag:-$1}" >>"$SECRETS/releases"
+}
+
+# Back to the image that ran before the one running now, on the same volumes (with ARCHIVE, the
+# backup restored too: WIPE=1 as for prod-restore). A second rollback goes forward again.
+rollback() {
+  local current previous id tag
+  [ -s "$SECRETS/releases" ] || die "no version recorded in $SECRETS/releases: nothing to roll back to"
+  current=$(tail -n 1 "$SECRETS/releases" | cut -d' ' -f2)
+  previous=$(awk -v current="$current" '$2 != current { line = $0 } END { print line }' "$SECRETS/releases")
+  [ -n "$previous" ] || die "only one version has run here ($current): nothing to roll back to"
+  read -r _ id tag <<<"$previous"
+  docker image inspect "$id" >/dev/null 2>&1 || die "the previous version ($tag, $id) is no longer on this host"
+  say "rolling back to $tag ($id)"
+  export ANDE_IMAGE=$id
+  if [ -n "${ARCHIVE:-}" ]; then
+    scripts/restore.sh "$ARCHIVE"
+    edge_ca
+  else
+    compose up -d --wait --wait-timeout "$WAIT_TIMEOUT"
+  fi
+  record_release "$id"
+  compose ps
+}
+
+# The edge's names with a /health behind them.
+edge_names() { echo "rpc explorer faucet bundler$([ "${ENABLE_PAYMASTER:-false}" = true ] && echo ' paymaster')"; }
+
 # What a newcomer needs after start: the public URLs through the edge.
 edge_summary() {
-  local port=${EDGE_HTTPS_HOST_PORT:-443}
-  [ "$port" = 443 ] && port= || port=:$port
+  local port=:${EDGE_HTTPS_HOST_PORT:-443} name
+  [ "$port" != :443 ] || port=
   say "public, through the edge on $(edge_host):"
-  for name in rpc ws explorer faucet bundler; do say "  https://$name.$PUBLIC_DOMAIN$port"; done
+  say "  wss://rpc.$PUBLIC_DOMAIN$port (and wss://ws.$PUBLIC_DOMAIN$port)"
+  for name in $(edge_names); do say "  https://$name.$PUBLIC_DOMAIN$port"; done
   [ "${EDGE_TLS:-}" != internal ] || say "  certified by the edge's local CA: $SECRETS/edge_ca.crt"
 }
 
@@ -158,6 +195,7 @@ case "$cmd" in
     docker image inspect "$ANDE_IMAGE" >/dev/null 2>&1 || die "no image $ANDE_IMAGE: run make docker-image"
     compose up -d --wait --wait-timeout "$WAIT_TIMEOUT"
     edge_ca
+    record_release "$ANDE_IMAGE"
     compose ps
     edge_summary
     ;;
@@ -174,14 +212,15 @@ case "$cmd" in
     DA_URL=http://127.0.0.1:${DA_HOST_PORT:-26658} \
     DA_TOKEN_FILE=$SECRETS/da_auth_token \
     EXPLORER_URL=http://127.0.0.1:${EXPLORER_HOST_PORT:-4000} \
-    EDGE_DOMAIN=$PUBLIC_DOMAIN EDGE_PORT=${EDGE_HTTPS_HOST_PORT:-443} EDGE_ADDR=$(edge_host) \
-    EDGE_NAMES="rpc explorer faucet bundler$([ "${ENABLE_PAYMASTER:-false}" = true ] && echo ' paymaster')" \
+    EDGE_DOMAIN=${PUBLIC_DOMAIN:-} EDGE_PORT=${EDGE_HTTPS_HOST_PORT:-443} EDGE_ADDR=$(edge_host) \
+    EDGE_NAMES="$(edge_names)" \
     EDGE_CACERT=$([ "${EDGE_TLS:-}" = internal ] && echo "$SECRETS/edge_ca.crt") \
     COMPOSE_PROJECT=$PROJECT \
       scripts/check-services-health.sh
     ;;
   backup) scripts/backup.sh "$@" ;;
   deploy-contracts) secrets; scripts/deploy-contracts.sh "$@" ;;
-  restore) check_da; secrets; scripts/restore.sh "$@" ;;
-  *) die "usage: scripts/prod.sh start|stop|restart|status|logs|health|backup|restore ARCHIVE|secrets|deploy-contracts" ;;
+  restore) check_da; secrets; scripts/restore.sh "$@"; edge_ca ;;
+  rollback) check_da; secrets; rollback ;;
+  *) die "usage: scripts/prod.sh start|stop|restart|status|logs|health|backup|restore ARCHIVE|rollback|secrets|deploy-contracts" ;;
 esac

@@ -25,6 +25,7 @@ done
 # Archives from before the deployments volume have none: the next start deploys again.
 volumes="node-data da-data"
 [ -s "$src/deployments.tar" ] && volumes="$volumes deployments"
+[ -s "$src/edge-data.tar" ] && volumes="$volumes edge-data"
 
 if [ -n "${WIPE:-}" ]; then
   say "WIPE=1: removing $PROJECT's containers and volumes"

@@ -162,7 +162,7 @@ describe('the explorer and the faucet page: 3 requests per client, refilled ever
   });
 
   for (const [name, page] of [['explorer', () => explorer.url], ['faucet page', () => ui.url]]) {
-    test(`${name}: the fourth request gets 429 with Retry-After and a JSON body; /health is never charged; others are served`, async () => {
+    test(`${name}: the fourth request gets 429 with Retry-After and a JSON body; /health asked directly is never charged; others are served`, async () => {
       const from = (localAddress, headers) => get(`${page()}/`, { localAddress, headers });
       for (let i = 0; i < 3; i++) assert.equal((await from('127.0.0.1')).status, 200);
       const refused = await from('127.0.0.1');
@@ -175,6 +175,7 @@ describe('the explorer and the faucet page: 3 requests per client, refilled ever
       const proxied = (client) => from('127.0.0.7', { 'x-forwarded-for': client });
       assert.deepEqual([(await proxied('198.51.100.1')).status, (await proxied('198.51.100.1')).status, (await proxied('198.51.100.1')).status, (await proxied('198.51.100.1')).status], [200, 200, 200, 429]);
       assert.equal((await proxied('203.0.113.5, 198.51.100.1')).status, 429);
+      assert.equal((await get(`${page()}/health`, { localAddress: '127.0.0.7', headers: { 'x-forwarded-for': '198.51.100.1' } })).status, 429, 'through a proxy /health counts');
       assert.equal((await proxied('198.51.100.2')).status, 200);
       // Not from the proxy: the header is ignored.
       for (let i = 0; i < 3; i++) assert.equal((await from('127.0.0.3', { 'x-forwarded-for': `198.51.100.${10 + i}` })).status, 200);

@@ -143,9 +143,9 @@ pub async fn run(args: ExplorerArgs, mut shutdown: watch::Receiver<bool>, bound:
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(ui::no_route)
-        .with_state(app)
-        .layer(ande_http::cors(&args.cors));
-    let router = limit.apply(router);
+        .with_state(app);
+    // The limit inside CORS, so a browser can read a 429 too.
+    let router = limit.apply(router).layer(ande_http::cors(&args.cors));
     let addr = SocketAddr::new(args.addr, args.port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ExplorerError::Listen { addr, source })?;
     let local = listener.local_addr().map_err(|source| ExplorerError::Listen { addr, source })?;

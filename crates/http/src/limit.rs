@@ -97,6 +97,12 @@ pub fn client_ip<'h>(peer: IpAddr, forwarded_for: impl DoubleEndedIterator<Item 
     client
 }
 
+/// [`client_ip`] of a request with these headers from `peer`.
+pub fn client_of(peer: IpAddr, headers: &hyper::HeaderMap, trusted: &[Cidr]) -> IpAddr {
+    // A line that is not text reads as empty, which ends the walk at the proxy.
+    client_ip(peer, headers.get_all("x-forwarded-for").iter().map(|v| v.to_str().unwrap_or("")), trusted)
+}
+
 /// `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:443`.
 fn forwarded_ip(entry: &str) -> Option<IpAddr> {
     entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
@@ -294,9 +300,7 @@ where
 
     fn call(&mut self, mut request: HttpRequest<B>) -> Self::Future {
         if let Some(Peer(peer)) = request.extensions().get::<Peer>().copied() {
-            // A line that is not text reads as empty, which ends the walk at the proxy.
-            let forwarded = request.headers().get_all("x-forwarded-for").iter().map(|v| v.to_str().unwrap_or(""));
-            let client = client_ip(peer.ip(), forwarded, &self.trusted);
+            let client = client_of(peer.ip(), request.headers(), &self.trusted);
             request.extensions_mut().insert(ClientIp(client));
         }
         let response = self.inner.call(request);

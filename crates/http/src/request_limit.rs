@@ -1,9 +1,10 @@
 //! Per-client request rates for the stack's plain HTTP services (the explorer, the faucet page):
 //! the RPC's token buckets ([`RateLimiter`]), one token a request, the client named the same way
-//! ([`client_ip`]); past it 429 with `Retry-After` and a JSON body. Health checks and metrics are
-//! never charged, so a flood cannot make a container look dead to Docker or Prometheus.
+//! ([`client_of`]); past it 429 with `Retry-After` and a JSON body. Health checks and metrics
+//! asked directly (not through a proxy) are never charged, so a flood cannot make a container
+//! look dead to Docker or Prometheus.
 
-use crate::limit::{Cidr, RateLimiter, client_ip, retry_after_secs};
+use crate::limit::{Cidr, RateLimiter, client_of, retry_after_secs};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header::RETRY_AFTER};
 use axum::middleware::Next;
@@ -54,12 +55,12 @@ impl RequestLimit {
 }
 
 async fn charge(State(limit): State<Limiting>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request, next: Next) -> Response {
-    if matches!(request.uri().path(), "/health" | "/metrics") {
+    // Docker's health check and Prometheus come direct; through a proxy these count too.
+    let forwarded = request.headers().contains_key("x-forwarded-for");
+    if !forwarded && matches!(request.uri().path(), "/health" | "/metrics") {
         return next.run(request).await;
     }
-    // A line that is not text reads as empty, which ends the walk at the proxy.
-    let forwarded = request.headers().get_all("x-forwarded-for").iter().map(|v| v.to_str().unwrap_or(""));
-    let client = client_ip(peer.ip(), forwarded, &limit.trusted);
+    let client = client_of(peer.ip(), request.headers(), &limit.trusted);
     let Err(refusal) = limit.limiter.take(client, 1) else { return next.run(request).await };
     let (message, wait) = limit.limiter.explain(refusal);
     let seconds = wait.map_or(1, retry_after_secs);

@@ -20,6 +20,8 @@ import { CADDY_STAND_IN, PROMETHEUS_STAND_IN, buildStandIn } from './stand-ins.j
 const STAND_INS = { REDIS_IMAGE: 'andechain/test-redis:local', POSTGRES_IMAGE: 'andechain/test-postgres:local', PROMETHEUS_IMAGE: PROMETHEUS_STAND_IN, EDGE_IMAGE: CADDY_STAND_IN };
 const DOMAIN = 'andechain-ci.localhost';
 const PROJECT = 'andechain-ci';
+// The version tags this run's images get (make's ANDE_REPO), removed at the end.
+const REPO = process.env.ANDE_REPO ?? 'andechain/ande-ci';
 const dir = tempDir('ande-docker-');
 const envFile = path.join(dir, '.env.ci');
 const ports = {};
@@ -28,7 +30,7 @@ let uiUrl;
 let claimHash;
 
 function sh(cmd, args, env = {}) {
-  return execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ENV_FILE: envFile, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(cmd, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ENV_FILE: envFile, ANDE_REPO: REPO, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 const make = (target, env) => sh('make', ['-s', target], env);
 const docker = (...args) => sh('docker', args).trim();
@@ -36,14 +38,16 @@ const containers = () => docker('ps', '--all', '--quiet', '--filter', `label=com
 const containerOf = (service) => docker('ps', '--quiet', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', `label=com.docker.compose.service=${service}`);
 
 // Containers restart under the test; a kept-alive connection to the old one fails once (the
-// client's pool cannot know), so a network error is retried on a new connection.
+// client's pool cannot know), so a network error is retried on a new connection. The host is
+// one client of the RPC's rate limit (RPC_RATE_LIMIT below): past it, the call is retried once
+// its wait is over.
 async function rpc(url, method, params) {
   for (let attempt = 1; ; attempt++) {
     try {
       return await rpcOnce(url, method, params);
     } catch (e) {
-      if (e.rpc || attempt === 3) throw e;
-      await sleep(200);
+      if (attempt === 3 || (e.rpc && e.rpc.code !== -32005)) throw e;
+      await sleep(e.rpc ? (e.rpc.data?.retryAfterMs ?? 1000) : 200);
     }
   }
 }
@@ -92,7 +96,11 @@ before(async () => {
 function down() {
   try { sh('docker', ['compose', '--env-file', envFile, '-f', 'docker-compose.prod.yml', '--profile', 'monitoring', '--profile', 'sponsor', 'down', '--volumes', '--remove-orphans']); } catch { /* already down */ }
 }
-after(down);
+after(() => {
+  down();
+  const tags = docker('image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', REPO).split('\n').filter(Boolean);
+  if (tags.length > 0) docker('image', 'rm', ...tags);
+});
 
 test('prod-start brings every service to healthy', () => {
   const started = Date.now();
@@ -251,8 +259,8 @@ const call = (method, params = [], id = 1) => ({ jsonrpc: '2.0', id, method, par
 
 // Requests through the edge from another client: a container of its own on the stack's
 // network, running them one after the other with GNU wget (a POST when `body` is given). Each
-// answer's status, Retry-After and JSON body. The host's own buckets are left alone, so the
-// tests after these find its published ports unlimited.
+// answer's status, Retry-After and JSON body. The host's own buckets are left alone, for the
+// tests after these.
 function fromAnotherClient(name, requests) {
   const edgeIp = docker('inspect', '--format', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', containerOf('edge'));
   const quote = (text) => `'${text.replaceAll("'", "'\\''")}'`;
@@ -284,7 +292,9 @@ test('the edge: HTTPS from its local CA, HTTP redirected, security headers, and 
   }
   const plain = `rpc.${DOMAIN}:${ports.EDGE_HTTP}`;
   const redirect = sh('curl', ['-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', '--resolve', `${plain}:127.0.0.1`, `http://${plain}/health`]);
-  assert.match(redirect, new RegExp(`^308 https://rpc\\.${DOMAIN.replace('.', '\\.')}/health$`), 'HTTP is redirected to HTTPS');
+  // To 443: the edge's port in production (here the host publishes it on another).
+  assert.equal(redirect, `308 https://rpc.${DOMAIN}/health`, 'HTTP is redirected to HTTPS');
+  assert.equal((await edge('explorer', { method: 'GET', path: '/metrics' })).status, 404, 'metrics are not public');
 
   // A scan of the host's address on the stack's own network (not loopback): of every port the
   // project publishes, only the edge's answer there; on 127.0.0.1 all of them do.
@@ -341,10 +351,10 @@ test('RPC through the edge: cast over HTTPS, subscriptions over WSS on rpc. and 
 });
 
 test('the edge keeps the node\'s limits: a client\'s burst gets 429 while others are served, debug_ needs the key, oversized bodies and batches are refused', async () => {
-  // 40 at once per client: a batch of 35 is served, the next one is not (unless 1.5 s passed),
+  // 40 at once per client: a batch of 38 is served, the next one is not (unless 1.8 s passed),
   // nor one with a forged X-Forwarded-For (the edge replaces the header); this host, another
   // client, is served.
-  const batch = Array.from({ length: 35 }, (_, i) => call('eth_chainId', [], i));
+  const batch = Array.from({ length: 38 }, (_, i) => call('eth_chainId', [], i));
   const [first, limited, forged] = fromAnotherClient('rpc', [{ body: batch }, { body: batch }, { body: batch, headers: { 'x-forwarded-for': '203.0.113.9' } }]);
   assert.equal(first.status, 200);
   assert.equal(limited.status, 429);
@@ -493,6 +503,41 @@ test('backup, wipe, restore: the same chain and the faucet cooldowns come back',
   const res = await claimAgain();
   assert.equal(res.status, 429, 'the cooldown came back with Redis');
   assert.match(res.body.error, /this address claimed recently/);
+});
+
+test('an upgrade to a new image version, then prod-rollback: the previous image runs and the chain goes on from the same head', async () => {
+  const imageOf = (service) => docker('inspect', '--format', '{{.Image}}', containerOf(service));
+  const services = ['ev-reth-sequencer', 'celestia-da', 'faucet-api', 'explorer', 'bundler-4337'];
+  const first = imageOf('ev-reth-sequencer');
+  // The upgrade: a new version built and started as an operator would.
+  make('prod-start', { ANDE_VERSION: 'ci-upgrade' });
+  const upgraded = docker('image', 'inspect', '--format', '{{.Id}}', `${REPO}:ci-upgrade`);
+  assert.notEqual(upgraded, first);
+  for (const service of services) assert.equal(imageOf(service), upgraded, `${service} runs the new version`);
+  const before = await block('latest');
+  const out = make('prod-rollback');
+  for (const service of services) assert.equal(imageOf(service), first, `${service} runs the previous version`);
+  assert.equal((await block(before.number)).hash, before.hash, 'the blocks made on the new version are kept');
+  await waitFor(async () => BigInt(await rpc(rpcUrl, 'eth_blockNumber')) > BigInt(before.number), { what: 'a block after the rollback' });
+  const releases = fs.readFileSync(path.join(dir, 'secrets', 'ci', 'releases'), 'utf8').trim().split('\n').map((l) => l.split(' ')[1]);
+  assert.deepEqual(releases.slice(-3), [first, upgraded, first], out);
+  make('prod-health');
+});
+
+test('no secret appears in any service\'s log', () => {
+  const secrets = path.join(dir, 'secrets', 'ci');
+  const values = fs.readdirSync(secrets).filter((f) => f !== 'edge_ca.crt' && f !== 'da_layer')
+    .map((f) => [f, fs.readFileSync(path.join(secrets, f), 'utf8').trim()]).filter(([, v]) => v.length >= 16);
+  assert.ok(values.length >= 6, `the stack's secrets: ${values.map(([f]) => f)}`);
+  const logs = sh('sh', ['-c', `docker compose --env-file ${envFile} -f docker-compose.prod.yml --profile monitoring --profile sponsor logs --no-color 2>&1`])
+    .replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').toLowerCase();
+  for (const service of ['edge', 'ev-reth-sequencer', 'celestia-da', 'faucet-api', 'explorer', 'bundler-4337', 'paymaster']) {
+    assert.match(logs, new RegExp(`^${service}-1 +\\| `, 'm'), `${service}'s log is read`);
+  }
+  for (const [file, value] of values) {
+    const bare = value.toLowerCase().replace(/^0x/, '');
+    assert.ok(!logs.includes(bare), `${file} is in the logs`);
+  }
 });
 
 test('prod-stop leaves nothing running', async () => {
