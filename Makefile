@@ -26,7 +26,8 @@ help:
 	@echo "make test      run every test (Rust unit and integration tests, end-to-end with real clients)"
 	@echo "make bench     run the benchmarks against anvil (see docs/benchmarks.md)"
 	@echo "make prod-start [ENV=local|testnet|mainnet]   the Docker production stack (docs/docker.md);"
-	@echo "     prod-stop, prod-restart, prod-status, prod-logs, prod-health, prod-backup, prod-restore ARCHIVE=...,"
+	@echo "     prod-stop, prod-restart, prod-status, prod-health, prod-backup, prod-restore ARCHIVE=...,"
+	@echo "     prod-logs [SERVICE=a,b] [SINCE=10m LEVEL=warn GREP=text: the matching lines, merged by time],"
 	@echo "     prod-rollback [ARCHIVE=... WIPE=1] (the version that ran before, and the backup when given),"
 	@echo "     prod-deploy-contracts (deploys what is missing, writes deployments/<env>.json)"
 

@@ -202,7 +202,16 @@ case "$cmd" in
   stop) compose down --remove-orphans ;;
   restart) compose restart "$@" ;;
   status) compose ps --all ;;
-  logs) compose logs --follow --tail "${TAIL:-200}" "$@" ;;
+  # With a query (LEVEL, SINCE, GREP; SERVICE too), the lines that match, merged by time
+  # (scripts/logs.sh); without, the services' logs followed.
+  logs)
+    if [ -n "${LEVEL:-}${SINCE:-}${GREP:-}" ]; then
+      scripts/logs.sh
+    else
+      read -r -a services <<<"${*//,/ }"
+      compose logs --follow --tail "${TAIL:-200}" "${services[@]}"
+    fi
+    ;;
   health)
     RPC_URL=http://127.0.0.1:${RPC_HOST_PORT:-8545} \
     FAUCET_API_URL=http://127.0.0.1:${FAUCET_API_HOST_PORT:-8081} \

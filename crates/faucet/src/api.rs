@@ -129,12 +129,16 @@ async fn claim(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<Socke
         status: ClaimStatus::Queued,
     };
     let mut signed = app.signed.subscribe();
-    match app.store.reserve(&app.reservation(&claim), &claim).await {
-        Ok(Reservation::Granted) => {}
-        Ok(Reservation::AddressCooling { retry_after }) => return too_many("this address claimed recently", retry_after),
-        Ok(Reservation::IpCooling { retry_after }) => return too_many("a claim was made from this IP recently", retry_after),
-        Ok(Reservation::HourlyCapReached { retry_after }) => return too_many("the faucet's hourly budget is spent", retry_after),
+    let refused = match app.store.reserve(&app.reservation(&claim), &claim).await {
+        Ok(Reservation::Granted) => None,
+        Ok(Reservation::AddressCooling { retry_after }) => Some(("this address claimed recently", retry_after)),
+        Ok(Reservation::IpCooling { retry_after }) => Some(("a claim was made from this IP recently", retry_after)),
+        Ok(Reservation::HourlyCapReached { retry_after }) => Some(("the faucet's hourly budget is spent", retry_after)),
         Err(e) => return unavailable(e),
+    };
+    if let Some((reason, retry_after)) = refused {
+        tracing::info!(%address, ip = %claim.ip, reason, retry_after, "claim refused");
+        return too_many(reason, retry_after);
     }
     app.wake.notify_one();
     // Wait briefly for the payout worker to sign it, so the answer can carry the hash: this

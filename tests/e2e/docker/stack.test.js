@@ -324,6 +324,24 @@ test('the faucet through the edge limits claims per client IP, not per edge', as
   assert.equal(other.status, 202, `another client behind the same edge is not cooling down: ${JSON.stringify(other)}`);
 });
 
+test('prod-logs finds the refused claim by service and text, with its fields, across services merged by time', () => {
+  const out = make('prod-logs', { SERVICE: 'faucet-api', GREP: 'claim refused', SINCE: '30m' });
+  const lines = out.trim().split('\n');
+  assert.ok(lines.every((l) => /^faucet-api-1 +\| \d{4}-\d\d-\d\dT[\d:.]+Z \{/.test(l)), out.slice(0, 600));
+  const refused = lines.map((l) => JSON.parse(l.slice(l.indexOf('{')))).find((j) => /from this IP recently/.test(j.fields.reason));
+  assert.ok(refused, out.slice(0, 600));
+  assert.equal(refused.fields.message, 'claim refused');
+  assert.equal(refused.fields.address.toLowerCase(), '0x00000000000000000000000000000000000e0c02');
+  assert.match(refused.fields.ip, /^\d+\.\d+\.\d+\.\d+$/);
+  assert.equal(refused.level, 'INFO');
+  assert.throws(() => make('prod-logs', { SERVICE: 'faucet-api', GREP: 'claim refused', LEVEL: 'warn' }), (e) => /no line matched/.test(e.stderr), 'an info line is not at warn');
+  const all = make('prod-logs', { SINCE: '30m', LEVEL: 'info' }).trim().split('\n');
+  const services = new Set(all.map((l) => l.split(/\s+/)[0]));
+  assert.ok(['edge-1', 'ev-reth-sequencer-1', 'faucet-api-1', 'explorer-1'].every((s) => services.has(s)), [...services].join());
+  const times = all.map((l) => l.split(/\s+/)[2]);
+  assert.deepEqual(times, [...times].sort(), 'merged by time');
+});
+
 test('RPC through the edge: cast over HTTPS, subscriptions over WSS on rpc. and ws.', async () => {
   // cast as a user of the public names runs it: in a mount namespace of its own whose
   // /etc/hosts names them, trusting the edge's CA through SSL_CERT_FILE.
