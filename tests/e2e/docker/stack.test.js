@@ -9,12 +9,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import crypto from 'node:crypto';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
+import tls from 'node:tls';
 import WebSocket from 'ws';
 import { CAST, ROOT, batchRange, cast, freePort, rpc as rpcOnce, sleep, tempDir, waitFor } from '../lib/node.js';
 import { claim, confirmed } from '../lib/faucet.js';
+import { launch } from '../lib/browser.js';
 import { CADDY_STAND_IN, PROMETHEUS_STAND_IN, buildStandIn } from './stand-ins.js';
 
 const STAND_INS = { REDIS_IMAGE: 'andechain/test-redis:local', POSTGRES_IMAGE: 'andechain/test-postgres:local', PROMETHEUS_IMAGE: PROMETHEUS_STAND_IN, EDGE_IMAGE: CADDY_STAND_IN };
@@ -340,6 +343,41 @@ test('prod-logs finds the refused claim by service and text, with its fields, ac
   assert.ok(['edge-1', 'ev-reth-sequencer-1', 'faucet-api-1', 'explorer-1'].every((s) => services.has(s)), [...services].join());
   const times = all.map((l) => l.split(/\s+/)[2]);
   assert.deepEqual(times, [...times].sort(), 'merged by time');
+});
+
+// The SHA-256 of NAME.DOMAIN's certificate's public key (base64), the certificate checked
+// against the edge's CA: what Chromium's --ignore-certificate-errors-spki-list pins.
+function leafSpki(name) {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: ports.EDGE_HTTPS, servername: `${name}.${DOMAIN}`, ca: edgeCa() }, () => {
+      const spki = new crypto.X509Certificate(socket.getPeerCertificate(true).raw).publicKey.export({ type: 'spki', format: 'der' });
+      socket.end();
+      resolve(crypto.createHash('sha256').update(spki).digest('base64'));
+    });
+    socket.once('error', reject);
+  });
+}
+
+test('the explorer and the faucet page over HTTPS through the edge, in Chromium', async () => {
+  // Chromium resolves *.localhost to this host itself; it trusts exactly the edge's two keys.
+  const pins = await Promise.all(['explorer', 'faucet'].map(leafSpki));
+  const browser = await launch([`--ignore-certificate-errors-spki-list=${pins.join(',')}`]);
+  try {
+    const page = await browser.newPage();
+    const explorer = await page.goto(`https://explorer.${DOMAIN}:${ports.EDGE_HTTPS}/`);
+    assert.equal(explorer.status(), 200);
+    assert.match(explorer.headers()['strict-transport-security'], /max-age=31536000/);
+    await page.getByRole('heading', { name: 'Latest blocks' }).waitFor({ timeout: 10_000 });
+    assert.match(await page.title(), /AndeChain explorer/);
+    const faucet = await page.goto(`https://faucet.${DOMAIN}:${ports.EDGE_HTTPS}/`);
+    assert.equal(faucet.status(), 200);
+    // The page asks its /api/info through the edge, same origin.
+    await page.waitForFunction(() => document.getElementById('summary').textContent.includes('ANDE'), null, { timeout: 10_000 });
+    assert.match(await page.textContent('#summary'), /on chain 1234/);
+    await page.close();
+  } finally {
+    await browser.close();
+  }
 });
 
 test('RPC through the edge: cast over HTTPS, subscriptions over WSS on rpc. and ws.', async () => {
