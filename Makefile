@@ -12,7 +12,7 @@ ANDE_VERSION ?= $(shell v=$$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | he
 	c=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
 	git diff --quiet HEAD 2>/dev/null || c=$$c-dirty; echo $$v-$$c)
 ANDE_REPO ?= andechain/ande
-# The tests' version tags, removed when they end.
+# The tests' images (never the production tag), their version tags removed when they end.
 TEST_REPO := andechain/ande-ci
 PROD := scripts/prod.sh
 
@@ -54,8 +54,8 @@ test-e2e: build e2e-deps
 # file, health, restart, backup and restore.
 test-docker: e2e-deps
 	scripts/provision-docker.sh
-	$(MAKE) docker-image ANDE_REPO=$(TEST_REPO)
-	cd $(E2E) && ANDE_IMAGE=$(ANDE_IMAGE) ANDE_REPO=$(TEST_REPO) ANDE_BIN=$(CURDIR)/target/image/ande node --test docker/*.test.js
+	$(MAKE) docker-image ANDE_IMAGE=$(TEST_REPO):local ANDE_REPO=$(TEST_REPO)
+	cd $(E2E) && ANDE_IMAGE=$(TEST_REPO):local ANDE_REPO=$(TEST_REPO) ANDE_BIN=$(CURDIR)/target/image/ande node --test docker/*.test.js
 
 # The ande image from the binary built here (the Dockerfile's `host` target); `docker build .`
 # builds it from source on the Rust image instead.

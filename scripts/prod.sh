@@ -146,21 +146,36 @@ record_release() {
   last=$( (tail -n 1 "$SECRETS/releases" 2>/dev/null || true) | cut -d' ' -f2)
   [ "$id" != "$last" ] || return 0
   tag=$(docker image inspect --format '{{range .RepoTags}}{{println .}}{{end}}' "$id" | { grep -v ':local$' || true; } | head -n 1)
+  # A tag of its own, so a rebuild that moves the version tag (-dirty) leaves it unprunable.
+  docker tag "$id" "${ANDE_IMAGE%:*}:run-${id:7:12}"
   echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $id ${tag:-$1}" >>"$SECRETS/releases"
 }
 
+# The image the sequencer runs now (the last recorded one when it runs none).
+running_image() {
+  local container
+  container=$(compose ps -q ev-reth-sequencer 2>/dev/null || true)
+  if [ -n "$container" ]; then
+    docker inspect --format '{{.Image}}' "$container"
+  else
+    (tail -n 1 "$SECRETS/releases" 2>/dev/null || true) | cut -d' ' -f2
+  fi
+}
+
 # Back to the image that ran before the one running now, on the same volumes (with ARCHIVE, the
-# backup restored too: WIPE=1 as for prod-restore). A second rollback goes forward again.
+# backup restored too: WIPE=1 as for prod-restore). ANDE_IMAGE is tagged to it, so every later
+# command (backups, restores, deploys) runs it too, until prod-start builds the checkout again.
+# A second rollback goes forward again.
 rollback() {
   local current previous id tag
   [ -s "$SECRETS/releases" ] || die "no version recorded in $SECRETS/releases: nothing to roll back to"
-  current=$(tail -n 1 "$SECRETS/releases" | cut -d' ' -f2)
+  current=$(running_image)
   previous=$(awk -v current="$current" '$2 != current { line = $0 } END { print line }' "$SECRETS/releases")
   [ -n "$previous" ] || die "only one version has run here ($current): nothing to roll back to"
   read -r _ id tag <<<"$previous"
   docker image inspect "$id" >/dev/null 2>&1 || die "the previous version ($tag, $id) is no longer on this host"
   say "rolling back to $tag ($id)"
-  export ANDE_IMAGE=$id
+  docker tag "$id" "$ANDE_IMAGE"
   if [ -n "${ARCHIVE:-}" ]; then
     scripts/restore.sh "$ARCHIVE"
     edge_ca

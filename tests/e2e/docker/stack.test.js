@@ -101,8 +101,12 @@ function down() {
 }
 after(() => {
   down();
-  const tags = docker('image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', REPO).split('\n').filter(Boolean);
-  if (tags.length > 0) docker('image', 'rm', ...tags);
+  const tags = docker('image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', REPO).split('\n').filter((t) => t && !t.endsWith(':local'));
+  try {
+    if (tags.length > 0) docker('image', 'rm', ...tags);
+  } catch (e) {
+    console.log(`# version tags left: ${e.message}`);
+  }
 });
 
 test('prod-start brings every service to healthy', () => {
@@ -335,7 +339,7 @@ test('prod-logs finds the refused claim by service and text, with its fields, ac
   assert.ok(refused, out.slice(0, 600));
   assert.equal(refused.fields.message, 'claim refused');
   assert.equal(refused.fields.address.toLowerCase(), '0x00000000000000000000000000000000000e0c02');
-  assert.match(refused.fields.ip, /^\d+\.\d+\.\d+\.\d+$/);
+  assert.equal(refused.fields.ip, undefined, 'no client IP in the log');
   assert.equal(refused.level, 'INFO');
   assert.throws(() => make('prod-logs', { SERVICE: 'faucet-api', GREP: 'claim refused', LEVEL: 'warn' }), (e) => /no line matched/.test(e.stderr), 'an info line is not at warn');
   const all = make('prod-logs', { SINCE: '30m', LEVEL: 'info' }).trim().split('\n');
@@ -532,6 +536,22 @@ test('a crashed sequencer is restarted by Docker and the chain goes on from wher
   await waitFor(async () => BigInt(await rpc(rpcUrl, 'eth_blockNumber')) > head, { what: 'a new block after the restart' });
 });
 
+test('no secret appears in any service\'s log', () => {
+  const secrets = path.join(dir, 'secrets', 'ci');
+  const values = fs.readdirSync(secrets).filter((f) => !['edge_ca.crt', 'da_layer', 'releases'].includes(f))
+    .map((f) => [f, fs.readFileSync(path.join(secrets, f), 'utf8').trim()]).filter(([, v]) => v.length >= 16);
+  assert.ok(values.length >= 6, `the stack's secrets: ${values.map(([f]) => f)}`);
+  const logs = sh('sh', ['-c', `docker compose --env-file ${envFile} -f docker-compose.prod.yml --profile monitoring --profile sponsor logs --no-color 2>&1`])
+    .replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').toLowerCase();
+  for (const service of ['edge', 'ev-reth-sequencer', 'celestia-da', 'faucet-api', 'explorer', 'bundler-4337', 'paymaster']) {
+    assert.match(logs, new RegExp(`^${service}-1 +\\| `, 'm'), `${service}'s log is read`);
+  }
+  for (const [file, value] of values) {
+    const bare = value.toLowerCase().replace(/^0x/, '');
+    assert.ok(!logs.includes(bare), `${file} is in the logs`);
+  }
+});
+
 test('backup, wipe, restore: the same chain and the faucet cooldowns come back', async () => {
   // The address paid by the claim test above is cooling down; Redis keeps that.
   const claimAgain = () => claim({ url: uiUrl }, '0x00000000000000000000000000000000000d0c01');
@@ -573,27 +593,12 @@ test('an upgrade to a new image version, then prod-rollback: the previous image 
   const before = await block('latest');
   const out = make('prod-rollback');
   for (const service of services) assert.equal(imageOf(service), first, `${service} runs the previous version`);
+  assert.equal(docker('image', 'inspect', '--format', '{{.Id}}', process.env.ANDE_IMAGE ?? 'andechain/ande:local'), first, 'ANDE_IMAGE names it now');
   assert.equal((await block(before.number)).hash, before.hash, 'the blocks made on the new version are kept');
   await waitFor(async () => BigInt(await rpc(rpcUrl, 'eth_blockNumber')) > BigInt(before.number), { what: 'a block after the rollback' });
   const releases = fs.readFileSync(path.join(dir, 'secrets', 'ci', 'releases'), 'utf8').trim().split('\n').map((l) => l.split(' ')[1]);
   assert.deepEqual(releases.slice(-3), [first, upgraded, first], out);
   make('prod-health');
-});
-
-test('no secret appears in any service\'s log', () => {
-  const secrets = path.join(dir, 'secrets', 'ci');
-  const values = fs.readdirSync(secrets).filter((f) => f !== 'edge_ca.crt' && f !== 'da_layer')
-    .map((f) => [f, fs.readFileSync(path.join(secrets, f), 'utf8').trim()]).filter(([, v]) => v.length >= 16);
-  assert.ok(values.length >= 6, `the stack's secrets: ${values.map(([f]) => f)}`);
-  const logs = sh('sh', ['-c', `docker compose --env-file ${envFile} -f docker-compose.prod.yml --profile monitoring --profile sponsor logs --no-color 2>&1`])
-    .replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').toLowerCase();
-  for (const service of ['edge', 'ev-reth-sequencer', 'celestia-da', 'faucet-api', 'explorer', 'bundler-4337', 'paymaster']) {
-    assert.match(logs, new RegExp(`^${service}-1 +\\| `, 'm'), `${service}'s log is read`);
-  }
-  for (const [file, value] of values) {
-    const bare = value.toLowerCase().replace(/^0x/, '');
-    assert.ok(!logs.includes(bare), `${file} is in the logs`);
-  }
 });
 
 test('prod-stop leaves nothing running', async () => {
