@@ -59,20 +59,8 @@ pub async fn run(cli: &Cli, caddy: &Path, connections: usize, seconds: u64, roun
         let body = Bytes::from(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string());
         let (mut ratios, mut added) = (Vec::new(), Vec::new());
         for round in 1..=rounds {
-            let direct = async || -> Result<_> {
-                let mut conns = Vec::new();
-                for _ in 0..connections {
-                    conns.push(Conn::open(node.addr).await?);
-                }
-                hammer(conns, body.clone(), seconds).await
-            };
-            let proxied = async || -> Result<_> {
-                let mut conns = Vec::new();
-                for _ in 0..connections {
-                    conns.push(Conn::open_tls(edge_addr, &name, &tls).await?);
-                }
-                hammer(conns, body.clone(), seconds).await
-            };
+            let direct = || load(connections, || Conn::open(node.addr), &body, seconds);
+            let proxied = || load(connections, || Conn::open_tls(edge_addr, &name, &tls), &body, seconds);
             // Which goes first alternates, so neither always meets a warmer machine.
             let ((d_rps, d_p50, d_p99), (e_rps, e_p50, e_p99)) = if round % 2 == 1 {
                 (direct().await?, proxied().await?)
@@ -92,6 +80,15 @@ pub async fn run(cli: &Cli, caddy: &Path, connections: usize, seconds: u64, roun
         report("edge", "ande", json!({ "method": method, "connections": connections, "seconds": seconds, "rounds": rounds, "ratio_median": ratio, "ratios": ratios, "p99_added_ms_median": p99_added }));
     }
     Ok(())
+}
+
+/// `connections` connections from `open`, loaded with `body` for `seconds` ([`hammer`]).
+async fn load<F: Future<Output = Result<Conn>>>(connections: usize, open: impl Fn() -> F, body: &Bytes, seconds: u64) -> Result<(f64, f64, f64)> {
+    let mut conns = Vec::new();
+    for _ in 0..connections {
+        conns.push(open().await?);
+    }
+    hammer(conns, body.clone(), seconds).await
 }
 
 /// Waits (30 s at most) for the edge's local CA and an answer through it; a client trusting it.

@@ -55,9 +55,15 @@ async function rpc(url, method, params) {
   }
 }
 
+// What prod-start wrote for this environment: the admin key, the edge's local CA.
+const secret = (name) => path.join(dir, 'secrets', 'ci', name);
+const adminKey = () => fs.readFileSync(secret('rpc_admin_key'), 'utf8').trim();
+const EDGE_CA = secret('edge_ca.crt');
+const edgeCa = () => fs.readFileSync(EDGE_CA);
+
 // debug_, txpool_ and ande_ on the published port: with the admin key prod-start generated.
 async function adminRpc(method, params = []) {
-  const key = fs.readFileSync(path.join(dir, 'secrets', 'ci', 'rpc_admin_key'), 'utf8').trim();
+  const key = adminKey();
   const res = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
   const body = await res.json();
@@ -183,7 +189,7 @@ test('what the compose file publishes: the edge on BIND_ADDR, the rest on loopba
 
 // celestia-node's JSON-RPC on the DA port, with the stack's token unless other headers are given.
 async function daCall(method, params, headers) {
-  const token = fs.readFileSync(path.join(dir, 'secrets', 'ci', 'da_auth_token'), 'utf8').trim();
+  const token = fs.readFileSync(secret('da_auth_token'), 'utf8').trim();
   const res = await fetch(`http://127.0.0.1:${ports.DA}`, { method: 'POST',
     headers: { 'content-type': 'application/json', ...(headers ?? { authorization: `Bearer ${token}` }) },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
@@ -238,8 +244,6 @@ test('a faucet claim through the faucet-ui proxy confirms', async () => {
 
 // --- The edge ------------------------------------------------------------------------------
 
-const edgeCa = () => fs.readFileSync(path.join(dir, 'secrets', 'ci', 'edge_ca.crt'));
-const adminKey = () => fs.readFileSync(path.join(dir, 'secrets', 'ci', 'rpc_admin_key'), 'utf8').trim();
 
 // One HTTPS request to NAME.DOMAIN through the edge's published port on 127.0.0.1, checked
 // against the edge's local CA (`ca: null`: the system's roots only). HTTP/1.1, as most JSON-RPC
@@ -275,7 +279,7 @@ function fromAnotherClient(name, requests) {
     ...Object.entries({ 'content-type': 'application/json', ...headers }).map(([k, v]) => quote(`--header=${k}: ${v}`)),
     ...(body === undefined ? [] : [quote(`--post-data=${JSON.stringify(body)}`)]), quote(`https://${name}.${DOMAIN}${urlPath}`), "2>&1; echo; echo '--end--'"].join(' ')).join('\n');
   const out = docker('run', '--rm', '--network', 'evstack_shared_ci', '--add-host', `${name}.${DOMAIN}:${edgeIp}`,
-    '-v', `${path.join(dir, 'secrets', 'ci', 'edge_ca.crt')}:/ca.crt:ro`, CADDY_STAND_IN, 'sh', '-c', script);
+    '-v', `${EDGE_CA}:/ca.crt:ro`, CADDY_STAND_IN, 'sh', '-c', script);
   return out.split('--end--').slice(0, requests.length).map((answer) => {
     const lines = answer.split('\n').map((l) => l.trim()).filter(Boolean);
     const json = lines.findLast((l) => l.startsWith('{') || l.startsWith('['));
@@ -291,10 +295,9 @@ test('the edge: HTTPS from its local CA, HTTP redirected, security headers, and 
   assert.equal(res.headers.server, undefined, 'no Server header');
   await assert.rejects(edge('rpc', { body: call('eth_chainId'), ca: null }), /certificate/, 'without the local CA the certificate is not trusted');
   // curl, as an operator would run it.
-  const ca = path.join(dir, 'secrets', 'ci', 'edge_ca.crt');
   for (const name of ['explorer', 'faucet', 'bundler', 'paymaster']) {
     const hostport = `${name}.${DOMAIN}:${ports.EDGE_HTTPS}`;
-    const health = JSON.parse(sh('curl', ['-sS', '--fail', '--max-time', '10', '--cacert', ca, '--resolve', `${hostport}:127.0.0.1`, `https://${hostport}/health`]));
+    const health = JSON.parse(sh('curl', ['-sS', '--fail', '--max-time', '10', '--cacert', EDGE_CA, '--resolve', `${hostport}:127.0.0.1`, `https://${hostport}/health`]));
     assert.equal(health.status, 'ok', `${name}. through the edge`);
   }
   const plain = `rpc.${DOMAIN}:${ports.EDGE_HTTP}`;
@@ -391,7 +394,7 @@ test('RPC through the edge: cast over HTTPS, subscriptions over WSS on rpc. and 
   fs.writeFileSync(hosts, `${fs.readFileSync('/etc/hosts', 'utf8')}\n127.0.0.1 rpc.${DOMAIN}\n`);
   const url = `https://rpc.${DOMAIN}:${ports.EDGE_HTTPS}`;
   const castEdge = (...args) => execFileSync('unshare', ['--mount', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hosts, CAST, ...args],
-    { encoding: 'utf8', env: { ...process.env, SSL_CERT_FILE: path.join(dir, 'secrets', 'ci', 'edge_ca.crt') }, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    { encoding: 'utf8', env: { ...process.env, SSL_CERT_FILE: EDGE_CA }, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   assert.equal(castEdge('chain-id', '--rpc-url', url), '1234');
   assert.equal(JSON.parse(castEdge('receipt', '--json', '--rpc-url', url, claimHash)).status, '0x1');
 
@@ -537,7 +540,7 @@ test('a crashed sequencer is restarted by Docker and the chain goes on from wher
 });
 
 test('no secret appears in any service\'s log', () => {
-  const secrets = path.join(dir, 'secrets', 'ci');
+  const secrets = secret('');
   const values = fs.readdirSync(secrets).filter((f) => !['edge_ca.crt', 'da_layer', 'releases'].includes(f))
     .map((f) => [f, fs.readFileSync(path.join(secrets, f), 'utf8').trim()]).filter(([, v]) => v.length >= 16);
   assert.ok(values.length >= 6, `the stack's secrets: ${values.map(([f]) => f)}`);
@@ -596,7 +599,7 @@ test('an upgrade to a new image version, then prod-rollback: the previous image 
   assert.equal(docker('image', 'inspect', '--format', '{{.Id}}', process.env.ANDE_IMAGE ?? 'andechain/ande:local'), first, 'ANDE_IMAGE names it now');
   assert.equal((await block(before.number)).hash, before.hash, 'the blocks made on the new version are kept');
   await waitFor(async () => BigInt(await rpc(rpcUrl, 'eth_blockNumber')) > BigInt(before.number), { what: 'a block after the rollback' });
-  const releases = fs.readFileSync(path.join(dir, 'secrets', 'ci', 'releases'), 'utf8').trim().split('\n').map((l) => l.split(' ')[1]);
+  const releases = fs.readFileSync(secret('releases'), 'utf8').trim().split('\n').map((l) => l.split(' ')[1]);
   assert.deepEqual(releases.slice(-3), [first, upgraded, first], out);
   make('prod-health');
 });
