@@ -2,7 +2,8 @@
 # chosen by the command. Two ways to fill it:
 #   docker build .                   builds the binary on the official Rust image (target `runtime`)
 #   docker build --target host .     packs target/docker/ande, built (profile `image`) on the host by
-#                                    `make docker-image` (for machines that cannot pull the Rust image)
+#                                    `make docker-image` (for machines that cannot pull the Rust image),
+#                                    and the dApp's static export frontend/out, built there too
 # Stages are ordered so that the classic builder, which builds every stage up to the target,
 # never touches the Rust image for `--target host`.
 
@@ -24,6 +25,8 @@ ENV DATA_DIR=/data/node \
     RPC_ADDR=0.0.0.0 \
     FAUCET_ADDR=0.0.0.0 \
     FAUCET_UI_ADDR=0.0.0.0 \
+    FRONTEND_ADDR=0.0.0.0 \
+    FRONTEND_DIR=/usr/share/ande/frontend \
     LOG_FORMAT=json
 USER ande
 WORKDIR /data
@@ -35,6 +38,7 @@ ENTRYPOINT ["ande"]
 CMD ["node"]
 
 FROM base AS host
+COPY frontend/out /usr/share/ande/frontend
 COPY target/docker/ande /usr/local/bin/ande
 
 FROM rust:1-bookworm AS build
@@ -43,5 +47,13 @@ COPY . .
 RUN cargo build --profile image --locked -p ande --bin ande \
  && cp target/image/ande /ande
 
+FROM node:20-bookworm-slim AS frontend
+WORKDIR /src
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend/ ./
+RUN NEXT_TELEMETRY_DISABLED=1 npm run build
+
 FROM base AS runtime
+COPY --from=frontend /src/out /usr/share/ande/frontend
 COPY --from=build /ande /usr/local/bin/ande

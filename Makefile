@@ -16,13 +16,13 @@ ANDE_REPO ?= andechain/ande
 TEST_REPO := andechain/ande-ci
 PROD := scripts/prod.sh
 
-.PHONY: all build up test test-rust test-e2e test-docker e2e-deps bench bench-docker clean help docker-image \
+.PHONY: all build frontend up test test-rust test-e2e test-docker e2e-deps bench bench-frontend bench-docker clean help docker-image \
 	prod-secrets prod-start prod-stop prod-restart prod-status prod-logs prod-health prod-backup prod-restore prod-rollback prod-deploy-contracts
 
 all: build
 
 help:
-	@echo "make up        build and run the local stack (sequencer on genesis/local.json, chain 1234, DA node, faucet, explorer, contracts)"
+	@echo "make up        build and run the local stack (sequencer on genesis/local.json, chain 1234, DA node, faucet, explorer, bundler, dApp, contracts)"
 	@echo "make test      run every test (Rust unit and integration tests, end-to-end with real clients)"
 	@echo "make bench     run the benchmarks against anvil (see docs/benchmarks.md)"
 	@echo "make prod-start [ENV=local|testnet|mainnet]   the Docker production stack (docs/docker.md);"
@@ -34,7 +34,15 @@ help:
 build:
 	$(CARGO) build --release --locked
 
-up: build
+# The dApp's static export (frontend/out): one build for every network, rebuilt when its
+# sources change. Offline once npm has its packages: system fonts, no telemetry.
+FRONTEND_SOURCES := $(shell find frontend/app frontend/components frontend/lib frontend/scripts -type f 2>/dev/null) \
+	frontend/package.json frontend/package-lock.json frontend/next.config.mjs frontend/tsconfig.json
+frontend: frontend/out/index.html
+frontend/out/index.html: $(FRONTEND_SOURCES)
+	cd frontend && npm ci --no-audit --no-fund && NEXT_TELEMETRY_DISABLED=1 npm run build
+
+up: build frontend
 	$(ANDE) up
 
 # End-to-end dependencies: real clients (cast, anvil, viem, solc-js) from npm, pinned by the lock
@@ -47,7 +55,7 @@ test: test-rust test-e2e test-docker
 test-rust:
 	$(CARGO) test --release --locked --workspace
 
-test-e2e: build e2e-deps
+test-e2e: build frontend e2e-deps
 	cd $(E2E) && ANDE_BIN=$(CURDIR)/$(ANDE) npm test
 
 # The production stack on a real Docker engine (provisioned when none answers): image, compose
@@ -59,7 +67,7 @@ test-docker: e2e-deps
 
 # The ande image from the binary built here (the Dockerfile's `host` target); `docker build .`
 # builds it from source on the Rust image instead.
-docker-image:
+docker-image: frontend
 	cargo build --locked --profile image -p ande --bin ande
 	mkdir -p target/docker
 	cp target/image/ande target/docker/ande
@@ -92,6 +100,10 @@ prod-rollback:
 prod-deploy-contracts:
 	$(PROD) deploy-contracts
 
+# The dApp in Chromium: interaction latency and Lighthouse scores; figures in docs/benchmarks.md.
+bench-frontend: build frontend e2e-deps
+	cd $(E2E) && ANDE_BIN=$(CURDIR)/$(ANDE) node bench/frontend.js
+
 # Cold start of the Docker stack (images built), median of RUNS; figures in docs/docker.md.
 bench-docker: docker-image
 	scripts/bench-cold-start.sh
@@ -107,7 +119,8 @@ bench: build e2e-deps
 	target/release/ande-bench faucet
 	target/release/ande-bench bundler
 	target/release/ande-bench ratelimit
+	$(MAKE) bench-frontend
 
 clean:
 	$(CARGO) clean
-	rm -rf data
+	rm -rf data frontend/out frontend/.next

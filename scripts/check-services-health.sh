@@ -20,6 +20,7 @@ DA_HEAD_WAIT=${DA_HEAD_WAIT:-30}
 declare -A HEALTH=(
   [faucet-api]=${FAUCET_API_URL-http://127.0.0.1:8081}
   [faucet-ui]=${FAUCET_UI_URL-http://127.0.0.1:3001}
+  [frontend]=${FRONTEND_URL-}
   [explorer]=${EXPLORER_URL-}
   [bundler-4337]=${BUNDLER_URL-}
   [paymaster]=${PAYMASTER_URL-}

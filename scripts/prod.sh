@@ -187,7 +187,7 @@ rollback() {
 }
 
 # The edge's names with a /health behind them.
-edge_names() { echo "rpc explorer faucet bundler$([ "${ENABLE_PAYMASTER:-false}" = true ] && echo ' paymaster')"; }
+edge_names() { echo "app rpc explorer faucet bundler$([ "${ENABLE_PAYMASTER:-false}" = true ] && echo ' paymaster')"; }
 
 # What a newcomer needs after start: the public URLs through the edge.
 edge_summary() {
@@ -231,6 +231,7 @@ case "$cmd" in
     RPC_URL=http://127.0.0.1:${RPC_HOST_PORT:-8545} \
     FAUCET_API_URL=http://127.0.0.1:${FAUCET_API_HOST_PORT:-8081} \
     FAUCET_UI_URL=http://127.0.0.1:${FAUCET_UI_HOST_PORT:-3001} \
+    FRONTEND_URL=http://127.0.0.1:${FRONTEND_HOST_PORT:-3000} \
     BUNDLER_URL=http://127.0.0.1:${BUNDLER_HOST_PORT:-4337} \
     PAYMASTER_URL=$([ "${ENABLE_PAYMASTER:-false}" = true ] && echo "http://127.0.0.1:${PAYMASTER_HOST_PORT:-4338}") \
     DA_URL=http://127.0.0.1:${DA_HOST_PORT:-26658} \

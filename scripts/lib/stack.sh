@@ -38,9 +38,13 @@ esac
 WAIT_TIMEOUT=${WAIT_TIMEOUT:-180}
 [ -n "${DEBUG_PORTS:-}" ] && compose_args+=(-f docker-compose.debug-ports.yml)
 # ENABLE_MONITORING=true adds Prometheus and Alertmanager (the `monitoring` profile);
-# ENABLE_PAYMASTER=true the sponsoring paymaster (the `sponsor` profile).
 [ "${ENABLE_MONITORING:-false}" = true ] && compose_args+=(--profile monitoring)
-[ "${ENABLE_PAYMASTER:-false}" = true ] && compose_args+=(--profile sponsor)
+# ENABLE_PAYMASTER=true the sponsoring paymaster (the `sponsor` profile), which the dApp then
+# offers.
+if [ "${ENABLE_PAYMASTER:-false}" = true ]; then
+  compose_args+=(--profile sponsor)
+  export FRONTEND_PAYMASTER_URL=http://paymaster:4338
+fi
 compose() { docker compose --env-file "$ENV_FILE" "${compose_args[@]}" "$@"; }
 
 # Every service but the edge publishes on the host's loopback; the edge on BIND_ADDR.

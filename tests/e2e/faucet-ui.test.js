@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ANDE, LOCAL_GENESIS, batchRange, freePort, rpc, sleep, startFaucet, startFaucetUi, startNode, tempDir, waitFor } from './lib/node.js';
+import { ANDE, FRONTEND_DIR, LOCAL_GENESIS, batchRange, freePort, rpc, sleep, startFaucet, startFaucetUi, startNode, tempDir, waitFor } from './lib/node.js';
 import { launch } from './lib/browser.js';
 
 const WALLET = '0x000000000000000000000000000000000000ba5e';
@@ -75,11 +75,11 @@ describe('faucet-ui in a browser', () => {
   });
 });
 
-test('ande up runs the node, the DA node, the faucet API, the faucet page and the explorer together, deploys the contracts and says where everything is', async () => {
-  const [http, ws, metrics, api, page, da, explorer, internal] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+test('ande up runs the node, the DA node, the faucet API, the faucet page, the explorer and the dApp together, deploys the contracts and says where everything is', async () => {
+  const [http, ws, metrics, api, page, da, explorer, internal, app] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const dir = tempDir('ande-up-');
   const child = spawn(ANDE, ['up', '--genesis', LOCAL_GENESIS, '--datadir', path.join(dir, 'node'), '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics), '--rpc.internal-port', String(internal)], {
-    env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet'), DA_PORT: String(da), DA_BLOCK_TIME: '1s', EXPLORER_PORT: String(explorer), DEPLOYMENTS_FILE: path.join(dir, 'deployments.json'), BUNDLER_PORT: String(await freePort()), PAYMASTER_PORT: String(await freePort()) },
+    env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet'), DA_PORT: String(da), DA_BLOCK_TIME: '1s', EXPLORER_PORT: String(explorer), DEPLOYMENTS_FILE: path.join(dir, 'deployments.json'), BUNDLER_PORT: String(await freePort()), PAYMASTER_PORT: String(await freePort()), FRONTEND_PORT: String(app), FRONTEND_DIR },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   let summary = '';
@@ -95,12 +95,19 @@ test('ande up runs the node, the DA node, the faucet API, the faucet page and th
     assert.match(summary, /verifyingPaymasterV07 +0x[0-9a-fA-F]{40}/);
     assert.match(summary, /Bundler +http:\/\/127\.0\.0\.1:\d+/);
     assert.match(summary, /Paymaster +http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(summary, new RegExp(`dApp +http://127\\.0\\.0\\.1:${app}\\b`));
     assert.match(summary, /DEVELOPMENT ONLY/);
     assert.match(summary, /0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 10000 ANDE \(the faucet's\)/);
     assert.doesNotMatch(summary, /not answering yet/);
     const deployments = JSON.parse(fs.readFileSync(path.join(dir, 'deployments.json'), 'utf8'));
     assert.notEqual(await rpc(`http://127.0.0.1:${http}`, 'eth_getCode', [deployments.contracts.entryPointV08, 'latest']), '0x');
-    for (const url of [`http://127.0.0.1:${http}/health`, `http://127.0.0.1:${api}/health`, `http://127.0.0.1:${page}/health`, `http://127.0.0.1:${da}/health`, `http://127.0.0.1:${explorer}/health`]) {
+    // The dApp lists what was deployed, and has every service behind it.
+    const appConfig = await (await fetch(`http://127.0.0.1:${app}/config.json`)).json();
+    assert.equal(appConfig.contracts.entryPointV07.toLowerCase(), deployments.contracts.entryPointV07);
+    assert.deepEqual(appConfig.services, { faucet: true, bundler: true, paymaster: true });
+    assert.equal(appConfig.explorerUrl, `http://127.0.0.1:${explorer}`);
+    assert.equal((await (await fetch(`http://127.0.0.1:${app}/api/da`)).json()).role, 'sequencer', 'the DA status from the internal port');
+    for (const url of [`http://127.0.0.1:${http}/health`, `http://127.0.0.1:${api}/health`, `http://127.0.0.1:${page}/health`, `http://127.0.0.1:${da}/health`, `http://127.0.0.1:${explorer}/health`, `http://127.0.0.1:${app}/health`]) {
       let status = 0;
       for (let i = 0; i < 100 && status !== 200; i++) {
         try { status = (await fetch(url)).status; } catch { /* starting */ }

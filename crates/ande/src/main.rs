@@ -49,14 +49,17 @@ enum Command {
     /// Run the sponsoring paymaster service (4338, ERC-7677) for the VerifyingPaymaster, under
     /// its daily budget.
     Paymaster(ande_paymaster::PaymasterArgs),
+    /// Run the dApp (3000): the static export of frontend/, its run-time configuration, and
+    /// same-origin proxies to the node, the faucet, the bundler and the paymaster.
+    Frontend(ande_frontend::FrontendArgs),
     /// Deploy the stack's contracts (through the deterministic CREATE2 proxy, skipping what is
     /// there) and write their addresses to deployments/<network>.json.
     Deploy(ande_deploy::DeployArgs),
     /// Run the local development stack in one process: the sequencer (8545/8546) posting its
     /// blocks to the local DA node (26658), the faucet API (8081) paying from the genesis' last
     /// development key, the faucet page (3001), the explorer (4000, SQLite), the contracts
-    /// deployed (deployments/local.json), the ERC-4337 bundler (4337) and the sponsoring
-    /// paymaster (4338).
+    /// deployed (deployments/local.json), the ERC-4337 bundler (4337), the sponsoring
+    /// paymaster (4338) and the dApp (3000).
     Up(ande_node::NodeArgs),
     /// Check a local service's health (the container health check): exit 0 when healthy.
     Probe(probe::ProbeArgs),
@@ -135,6 +138,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Command::Explorer(args) => ande_explorer::run(args, shutdown, None).await.wrap_err("ande explorer failed"),
         Command::Bundler(args) => ande_bundler::run(args, shutdown).await.wrap_err("ande bundler failed"),
         Command::Paymaster(args) => ande_paymaster::run(args, shutdown).await.wrap_err("ande paymaster failed"),
+        Command::Frontend(args) => ande_frontend::run(args, shutdown).await.wrap_err("ande frontend failed"),
         Command::Deploy(args) => ande_deploy::run(args, shutdown).await.map(drop).wrap_err("ande deploy failed"),
         Command::Probe(args) => probe::probe(&args).map_err(|reason| eyre::eyre!("unhealthy: {}: {reason}", args.url)),
         Command::CelestiaToken(args) => celestia_token::run(&args),

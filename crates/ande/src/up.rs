@@ -123,7 +123,28 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
     if std::env::var_os("BUNDLER_DATA_DIR").is_none() {
         bundler.data_dir = node.datadir.with_file_name("bundler");
     }
+    let mut frontend: ande_frontend::FrontendArgs = defaults()?;
+    frontend.genesis = node.genesis.clone();
+    frontend.chain_id = Some(spec.chain_id);
+    frontend.rpc_url = rpc_url.clone();
+    if std::env::var_os("NEXT_PUBLIC_RPC_URL").is_none() {
+        frontend.public_rpc_url = rpc_url.clone();
+    }
+    frontend.public_ws_url.get_or_insert(format!("ws://{}:{}", node.http_addr, node.ws_port));
+    frontend.explorer_url.get_or_insert(format!("http://{}:{}", explorer.addr, explorer.port));
+    frontend.faucet_url.get_or_insert(format!("http://{}:{}", ui.addr, ui.port));
+    frontend.faucet_api_url.get_or_insert(format!("http://{}:{}", faucet.addr, faucet.port));
+    frontend.bundler_url.get_or_insert(format!("http://{}:{}", bundler.addr, bundler.port));
+    frontend.paymaster_url.get_or_insert(format!("http://{}:{}", paymaster.addr, paymaster.port));
+    frontend.deployments.get_or_insert(deploy.out_path());
+    frontend.da_status_url.get_or_insert(format!("http://{internal}"));
+    // `make up` builds it; a bare `ande up` without the export runs the rest and says so.
+    let frontend = frontend.dir.join("index.html").is_file().then_some(frontend).or_else(|| {
+        tracing::warn!("the dApp is not built (`make frontend`): ande up runs without it");
+        None
+    });
     let urls = Urls {
+        frontend: frontend.as_ref().map(|f| format!("http://{}:{}", f.addr, f.port)),
         rpc: rpc_url,
         ws: format!("ws://{}:{}", node.http_addr, node.ws_port),
         internal: format!("http://{internal}"),
@@ -144,6 +165,12 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         async { ande_faucet::run(faucet, shutdown.clone()).await.wrap_err("ande faucet failed") },
         async { ande_faucet::ui::run(ui, shutdown.clone()).await.wrap_err("ande faucet-ui failed") },
         async { ande_explorer::run(explorer, shutdown.clone(), None).await.wrap_err("ande explorer failed") },
+        async {
+            match frontend {
+                Some(frontend) => ande_frontend::run(frontend, shutdown.clone()).await.wrap_err("ande frontend failed"),
+                None => Ok(()),
+            }
+        },
         // It waits for the EntryPoints, which the deploy below puts there.
         async { ande_bundler::run(bundler, shutdown.clone()).await.wrap_err("ande bundler failed") },
         async {
@@ -165,6 +192,8 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
 }
 
 struct Urls {
+    /// None when the dApp is not built.
+    frontend: Option<String>,
     rpc: String,
     internal: String,
     ws: String,
@@ -180,7 +209,10 @@ struct Urls {
 impl Urls {
     /// Waits (at most a minute) until every service answers its health check; which did not.
     async fn wait_ready(&self, mut shutdown: watch::Receiver<bool>) -> Vec<String> {
-        let checks = [(format!("{}/health", self.rpc), "the node"), (format!("{}/health", self.da), "the DA node"), (format!("{}/health", self.faucet_api), "the faucet API"), (format!("{}/", self.faucet_ui), "the faucet page"), (format!("{}/health", self.explorer), "the explorer"), (format!("{}/health", self.bundler), "the bundler"), (format!("{}/health", self.paymaster), "the paymaster")];
+        let mut checks = vec![(format!("{}/health", self.rpc), "the node"), (format!("{}/health", self.da), "the DA node"), (format!("{}/health", self.faucet_api), "the faucet API"), (format!("{}/", self.faucet_ui), "the faucet page"), (format!("{}/health", self.explorer), "the explorer"), (format!("{}/health", self.bundler), "the bundler"), (format!("{}/health", self.paymaster), "the paymaster")];
+        if let Some(frontend) = &self.frontend {
+            checks.push((format!("{frontend}/health"), "the dApp"));
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let urls: Vec<String> = checks.iter().map(|(u, _)| u.clone()).collect();
@@ -208,7 +240,9 @@ fn summary(spec: &ChainSpec, block_time: Duration, urls: &Urls, not_ready: &[Str
     if !not_ready.is_empty() {
         let _ = writeln!(out, "  not answering yet: {}", not_ready.join(", "));
     }
+    let not_built = "not built: run make frontend".to_string();
     let rows = [
+        ("dApp", urls.frontend.as_ref().unwrap_or(&not_built)),
         ("JSON-RPC", &urls.rpc),
         ("WebSocket", &urls.ws),
         ("Internal RPC", &urls.internal),

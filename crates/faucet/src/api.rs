@@ -3,6 +3,7 @@
 //! `Retry-After`.
 
 use crate::App;
+use ande_http::json_error as error;
 use crate::captcha::Verdict;
 use crate::store::{Claim, ClaimStatus, Reservation, now_secs};
 use alloy_primitives::Address;
@@ -30,10 +31,6 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not found") })
         .with_state(app)
-}
-
-pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
 /// The client's address: the connecting peer, or, behind `trusted` proxies, the entry that many

@@ -1,10 +1,11 @@
 //! HTTP middleware shared by the stack's JSON-RPC servers: [`InterceptLayer`] answers some
 //! requests itself (a health check, a refused token) and passes the rest to the server;
 //! [`policy`] decides which methods a caller may use, [`limit`] how often; [`request_limit`]
-//! is that rate for plain HTTP services.
+//! is that rate for plain HTTP services; [`proxy`] forwards to a service behind.
 
 pub mod limit;
 pub mod policy;
+pub mod proxy;
 pub mod request_limit;
 
 use hyper::header::{CONTENT_TYPE, HeaderValue};
@@ -90,6 +91,12 @@ where
             None => service.call(request).await,
         }
     }
+}
+
+/// `{"error": message}` with `status`: the shape of every error the stack's HTTP services give.
+pub fn json_error(status: StatusCode, message: impl Into<String>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (status, axum::Json(serde_json::json!({ "error": message.into() }))).into_response()
 }
 
 /// A JSON answer with its status.

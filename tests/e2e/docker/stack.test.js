@@ -1,7 +1,7 @@
 // The production stack on a real Docker engine, driven only through `make prod-*` and the
 // ports it publishes: the edge's HTTPS and HTTP on every address, the rest on 127.0.0.1. It
 // starts healthy, serves the chain id and ~2 s blocks, pays a faucet claim through faucet-ui's
-// proxy, answers through the edge over HTTPS and WSS with its limits, survives a crash of the
+// proxy and through the dApp in Chromium, answers through the edge over HTTPS and WSS with its limits, survives a crash of the
 // sequencer, round-trips a backup through a wipe, and `prod-stop` leaves nothing running.
 // Postgres, Redis, Prometheus and the edge's Caddy run as stand-ins built from Debian's packages
 // (POSTGRES_IMAGE, ...): no registry is reachable here.
@@ -18,6 +18,8 @@ import WebSocket from 'ws';
 import { CAST, ROOT, batchRange, cast, freePort, rpc as rpcOnce, sleep, tempDir, waitFor } from '../lib/node.js';
 import { claim, confirmed } from '../lib/faucet.js';
 import { launch } from '../lib/browser.js';
+import { WALLET_RDNS, injectWallet } from '../lib/wallet.js';
+import { generatePrivateKey } from 'viem/accounts';
 import { CADDY_STAND_IN, PROMETHEUS_STAND_IN, buildStandIn } from './stand-ins.js';
 
 const STAND_INS = { REDIS_IMAGE: 'andechain/test-redis:local', POSTGRES_IMAGE: 'andechain/test-postgres:local', PROMETHEUS_IMAGE: PROMETHEUS_STAND_IN, EDGE_IMAGE: CADDY_STAND_IN };
@@ -77,7 +79,7 @@ async function block(tag) {
 
 before(async () => {
   for (const image of Object.values(STAND_INS)) buildStandIn(image);
-  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI', 'DA', 'EXPLORER', 'BUNDLER', 'PAYMASTER', 'PROMETHEUS', 'ALERTMANAGER', 'EDGE_HTTP', 'EDGE_HTTPS']) ports[key] = await freePort();
+  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI', 'DA', 'EXPLORER', 'BUNDLER', 'PAYMASTER', 'FRONTEND', 'PROMETHEUS', 'ALERTMANAGER', 'EDGE_HTTP', 'EDGE_HTTPS']) ports[key] = await freePort();
   rpcUrl = `http://127.0.0.1:${ports.RPC}`;
   uiUrl = `http://127.0.0.1:${ports.FAUCET_UI}`;
   fs.writeFileSync(envFile, [
@@ -94,6 +96,8 @@ before(async () => {
     `REDIS_IMAGE=${STAND_INS.REDIS_IMAGE}`, `POSTGRES_IMAGE=${STAND_INS.POSTGRES_IMAGE}`,
     'ENABLE_MONITORING=true', `PROMETHEUS_IMAGE=${PROMETHEUS_STAND_IN}`, `ALERTMANAGER_IMAGE=${PROMETHEUS_STAND_IN}`,
     `PROMETHEUS_HOST_PORT=${ports.PROMETHEUS}`, `ALERTMANAGER_HOST_PORT=${ports.ALERTMANAGER}`,
+    // The dApp on its loopback port; wallets are given the sequencer's, as .env.local does.
+    `FRONTEND_HOST_PORT=${ports.FRONTEND}`, `PUBLIC_RPC_URL=http://127.0.0.1:${ports.RPC}`,
     `BUNDLER_HOST_PORT=${ports.BUNDLER}`, 'ENABLE_PAYMASTER=true', `PAYMASTER_HOST_PORT=${ports.PAYMASTER}`, 'PAYMASTER_DEPOSIT=10000000000000000000',
     'SEQUENCER_CPUS=1', 'SEQUENCER_MEMORY=1g', 'POSTGRES_CPUS=1', 'POSTGRES_MEMORY=1g', 'DA_CPUS=1', '',
   ].join('\n'));
@@ -121,7 +125,7 @@ test('prod-start brings every service to healthy', () => {
   const seconds = (Date.now() - started) / 1000;
   console.log(`# prod-start to all healthy: ${seconds.toFixed(1)} s (image built)`);
   const states = docker('ps', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--format', '{{.Label "com.docker.compose.service"}} {{.Status}}');
-  for (const service of ['edge', 'ev-reth-sequencer', 'celestia-da', 'faucet-api', 'faucet-ui', 'explorer', 'bundler-4337', 'paymaster', 'postgres', 'redis']) {
+  for (const service of ['edge', 'ev-reth-sequencer', 'celestia-da', 'faucet-api', 'faucet-ui', 'frontend', 'explorer', 'bundler-4337', 'paymaster', 'postgres', 'redis']) {
     assert.match(states, new RegExp(`^${service} Up .*\\(healthy\\)$`, 'm'), `${service} is healthy:\n${states}`);
   }
   const once = docker('ps', '--all', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', 'label=com.docker.compose.service=deploy-contracts', '--format', '{{.Status}}');
@@ -172,6 +176,7 @@ test('what the compose file publishes: the edge on BIND_ADDR, the rest on loopba
   assert.deepEqual(hosts(services.edge), ['0.0.0.0:443', '0.0.0.0:80']);
   assert.deepEqual(hosts(services['ev-reth-sequencer']), ['127.0.0.1:8545', '127.0.0.1:8546', '127.0.0.1:9001']);
   assert.deepEqual(hosts(services['faucet-ui']), ['127.0.0.1:3001']);
+  assert.deepEqual(hosts(services.frontend), ['127.0.0.1:3000']);
   assert.deepEqual(hosts(services.explorer), ['127.0.0.1:4000']);
   assert.deepEqual(hosts(services['bundler-4337']), ['127.0.0.1:4337']);
   assert.deepEqual(hosts(services['deploy-contracts']), []);
@@ -242,6 +247,34 @@ test('a faucet claim through the faucet-ui proxy confirms', async () => {
   assert.equal((await claim({ url: uiUrl }, address)).status, 429);
 });
 
+test('the dApp through its published port: connect, add and switch the network, claim from the faucet in Chromium', async () => {
+  const frontendUrl = `http://127.0.0.1:${ports.FRONTEND}`;
+  const config = await (await fetch(`${frontendUrl}/config.json`)).json();
+  assert.equal(config.chainId, 1234);
+  assert.equal(config.contracts.entryPointV07, '0x0000000071727De22E5E9d8BAf0edAc6f37da032', 'the deployments of this stack');
+  assert.deepEqual(config.services, { faucet: true, bundler: true, paymaster: true });
+  assert.equal((await (await fetch(`${frontendUrl}/api/da`)).json()).role, 'sequencer');
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    const wallet = await injectWallet(page, generatePrivateKey());
+    await page.goto(`${frontendUrl}/faucet/`);
+    await page.click(`[data-connector="${WALLET_RDNS}"]`);
+    await page.click('#switch-network');
+    await page.waitForSelector('#network-ok');
+    assert.deepEqual(wallet.calls.find((c) => c.method === 'wallet_addEthereumChain').params[0].rpcUrls, [`http://127.0.0.1:${ports.RPC}`]);
+    await page.waitForSelector('#claim:not([disabled])');
+    await page.click('#claim');
+    await page.waitForSelector('#claim-confirmed', { timeout: 30_000 });
+    await page.click('#refresh-balance');
+    await page.waitForFunction(() => document.getElementById('balance')?.textContent === '1 ANDE', null, { timeout: 10_000 });
+    assert.equal(BigInt(await rpc(rpcUrl, 'eth_getBalance', [wallet.address, 'latest'])), 10n ** 18n);
+    await page.close();
+  } finally {
+    await browser.close();
+  }
+});
+
 // --- The edge ------------------------------------------------------------------------------
 
 
@@ -295,7 +328,7 @@ test('the edge: HTTPS from its local CA, HTTP redirected, security headers, and 
   assert.equal(res.headers.server, undefined, 'no Server header');
   await assert.rejects(edge('rpc', { body: call('eth_chainId'), ca: null }), /certificate/, 'without the local CA the certificate is not trusted');
   // curl, as an operator would run it.
-  for (const name of ['explorer', 'faucet', 'bundler', 'paymaster']) {
+  for (const name of ['app', 'explorer', 'faucet', 'bundler', 'paymaster']) {
     const hostport = `${name}.${DOMAIN}:${ports.EDGE_HTTPS}`;
     const health = JSON.parse(sh('curl', ['-sS', '--fail', '--max-time', '10', '--cacert', EDGE_CA, '--resolve', `${hostport}:127.0.0.1`, `https://${hostport}/health`]));
     assert.equal(health.status, 'ok', `${name}. through the edge`);
@@ -489,8 +522,9 @@ test('prod-health passes, and fails naming the service when one is down', () => 
   assert.match(report, /✓ celestia-da: DA head \d+ -> \d+/);
   assert.match(report, /✓ bundler-4337: http/);
   assert.match(report, /✓ paymaster: http/);
+  assert.match(report, /✓ frontend: http/);
   assert.match(report, /✓ deploy-contracts: ran once: Exited \(0\)/);
-  for (const name of ['rpc', 'explorer', 'faucet', 'bundler', 'paymaster']) assert.match(report, new RegExp(`✓ edge \\(${name}\\.\\): https://${name}\\.`));
+  for (const name of ['app', 'rpc', 'explorer', 'faucet', 'bundler', 'paymaster']) assert.match(report, new RegExp(`✓ edge \\(${name}\\.\\): https://${name}\\.`));
   docker('stop', containerOf('faucet-ui'));
   try {
     assert.throws(() => make('prod-health'), (e) => /✗ faucet-ui/.test(e.stdout) && /unhealthy: .*faucet-ui/.test(e.stdout));
@@ -505,7 +539,7 @@ test('monitoring: Prometheus scrapes every service, and a stopped faucet-api rai
   const json = async (url) => (await fetch(url)).json();
   await waitFor(async () => {
     const targets = (await json(`${prometheus}/api/v1/targets`)).data.activeTargets;
-    return targets.length === 5 && targets.every((t) => t.health === 'up');
+    return targets.length === 6 && targets.every((t) => t.health === 'up');
   }, { timeout: 30_000, what: 'every target up' });
   const head = (await json(`${prometheus}/api/v1/query?query=ande_head_block`)).data.result[0];
   assert.ok(Number(head.value[1]) > 0, 'the sequencer\'s head is scraped');

@@ -162,6 +162,22 @@ export async function startFaucetUi(faucet, { env = {} } = {}) {
   return spawnService('ande faucet-ui', ['faucet-ui', '--faucet-api-url', faucet.url, '--port', String(port)], env, `${ui.url}/health`, ui);
 }
 
+/** The dApp's static export, built by `make frontend`. */
+export const FRONTEND_DIR = path.join(ROOT, 'frontend/out');
+
+/** Runs `ande frontend` in front of `node` (and the services given); resolves once /health answers 200
+ * (with `listening`, once it answers at all: for a frontend expected not to be ready). */
+export async function startFrontend(node, { faucet, bundler, paymaster, genesis = LOCAL_GENESIS, deployments, args = [], env = {}, listening = false } = {}) {
+  if (!fs.existsSync(path.join(FRONTEND_DIR, 'index.html'))) throw new Error(`${FRONTEND_DIR} is not built: run make frontend`);
+  const port = await freePort();
+  const frontend = { url: `http://127.0.0.1:${port}` };
+  const optional = [['--faucet-api-url', faucet?.url], ['--bundler-url', bundler?.url], ['--paymaster-url', paymaster?.url], ['--deployments', deployments]]
+    .filter(([, value]) => value).flat();
+  const frontendArgs = ['frontend', '--dir', FRONTEND_DIR, '--genesis', genesis, '--rpc-url', node.rpcUrl, '--public-rpc-url', node.rpcUrl,
+    '--da-status-url', node.internalUrl, '--port', String(port), ...optional, ...args];
+  return spawnService('ande frontend', frontendArgs, env, `${frontend.url}/health`, frontend, listening ? () => true : undefined);
+}
+
 /** Runs Debian's redis-server on a free loopback port with a data dir of its own. */
 export async function startRedis() {
   const port = await freePort();
@@ -234,8 +250,7 @@ export async function startPaymaster(node, contract, { key, dataDir = tempDir('a
 }
 
 /** Deploys the stack's contracts on `node` with `ande deploy`; their addresses. */
-export async function deployContracts(node, { key = DEV_KEYS[1], args = [] } = {}) {
-  const out = path.join(tempDir('ande-deployments-'), 'deployments.json');
+export async function deployContracts(node, { key = DEV_KEYS[1], args = [], out = path.join(tempDir('ande-deployments-'), 'deployments.json') } = {}) {
   const { code, output } = await runAnde(['deploy', '--rpc-url', node.rpcUrl, '--private-key', key, '--out', out, '--data-dir', tempDir(), ...args], { timeout: 120_000 });
   if (code !== 0) throw new Error(`ande deploy failed:\n${output}`);
   return JSON.parse(fs.readFileSync(out, 'utf8')).contracts;

@@ -3,21 +3,20 @@
 //! Docker-internal host name. The proxy appends the client's address to X-Forwarded-For; run
 //! the API with `TRUSTED_PROXIES=1` behind it.
 
+use ande_http::json_error;
+use ande_http::proxy::Upstream;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{StatusCode, Uri, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 
 const PAGE: &str = include_str!("page.html");
+/// A claim is a few hundred bytes.
+const MAX_BODY: usize = 16 * 1024;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FaucetUiArgs {
@@ -32,15 +31,9 @@ pub struct FaucetUiArgs {
     pub limit: ande_http::request_limit::RequestLimitArgs,
 }
 
-struct Proxy {
-    /// The API's base URL, without a trailing slash.
-    api: String,
-    client: Client<HttpConnector, Body>,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {
-    #[error("FAUCET_API_URL is not a valid http URL: {0}")]
+    #[error("{0}")]
     ApiUrl(String),
     #[error("{0}")]
     Limit(String),
@@ -50,14 +43,7 @@ pub enum UiError {
 
 pub async fn run(args: FaucetUiArgs, mut shutdown: watch::Receiver<bool>) -> Result<(), UiError> {
     let limit = args.limit.limit().map_err(UiError::Limit)?;
-    let api = args.api_url.trim_end_matches('/').to_string();
-    let parsed: Uri = api.parse().map_err(|_| UiError::ApiUrl(args.api_url.clone()))?;
-    if parsed.scheme_str() != Some("http") || parsed.authority().is_none() {
-        return Err(UiError::ApiUrl(args.api_url.clone()));
-    }
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    let proxy = Arc::new(Proxy { api, client: Client::builder(TokioExecutor::new()).build(connector) });
+    let proxy = Arc::new(Upstream::new(&args.api_url, "FAUCET_API_URL").map_err(UiError::ApiUrl)?);
     let app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/health", get(health))
@@ -76,40 +62,16 @@ pub async fn run(args: FaucetUiArgs, mut shutdown: watch::Receiver<bool>) -> Res
 }
 
 /// Ready when the API behind it is.
-async fn health(State(proxy): State<Arc<Proxy>>) -> Response {
-    let uri = format!("{}/health", proxy.api);
-    let ok = match uri.parse::<Uri>() {
-        Ok(uri) => matches!(proxy.client.get(uri).await, Ok(r) if r.status().is_success()),
-        Err(_) => false,
-    };
+async fn health(State(api): State<Arc<Upstream>>) -> Response {
+    let ok = matches!(api.get("/health").await, Ok((status, _)) if status.is_success());
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(serde_json::json!({ "status": if ok { "ok" } else { "unavailable" }, "api": ok }))).into_response()
 }
 
-async fn forward(State(proxy): State<Arc<Proxy>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
+async fn forward(State(api): State<Arc<Upstream>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
     if !path.starts_with("/api/") {
-        return crate::api::error(StatusCode::NOT_FOUND, "not found");
+        return json_error(StatusCode::NOT_FOUND, "not found");
     }
-    let Ok(uri) = format!("{}{path}", proxy.api).parse::<Uri>() else {
-        return crate::api::error(StatusCode::BAD_REQUEST, "invalid path");
-    };
-    let (mut parts, body) = request.into_parts();
-    parts.uri = uri;
-    parts.headers.remove(header::HOST);
-    // Whatever the client claims, the address it connected from is appended last.
-    let forwarded = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(existing) => format!("{existing}, {}", peer.ip()),
-        None => peer.ip().to_string(),
-    };
-    if let Ok(value) = forwarded.parse() {
-        parts.headers.insert("x-forwarded-for", value);
-    }
-    match proxy.client.request(Request::from_parts(parts, body)).await {
-        Ok(response) => response.map(Body::new).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "faucet API unreachable");
-            crate::api::error(StatusCode::BAD_GATEWAY, "the faucet API is unreachable")
-        }
-    }
+    api.forward(peer, request, &path, MAX_BODY).await
 }
