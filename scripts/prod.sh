@@ -47,6 +47,8 @@ secrets() {
   mkdir -p "$SECRETS"
   chmod 700 "$SECRETS"
   [ -e "$SECRETS/captcha_secret" ] || : >"$SECRETS/captcha_secret"
+  # Partners' keys (one a line): no per-client rate on the public RPC, no other namespace.
+  [ -e "$SECRETS/rpc_partner_keys" ] || : >"$SECRETS/rpc_partner_keys"
   [ "$DA_LAYER" = celestia ] && celestia_auth
   for random in postgres_password da_auth_token rpc_admin_key; do
     if [ ! -s "$SECRETS/$random" ]; then

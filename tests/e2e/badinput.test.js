@@ -3,6 +3,7 @@
 // transactions, and each refusal of the transaction pool in geth's words.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { parseGwei, serializeTransaction, keccak256 } from 'viem';
 import { privateKeyToAccount, generatePrivateKey } from 'viem/accounts';
 import { DEV_KEYS, LOCAL_GENESIS, rpc, runNodeExpectingFailure, startNode, waitFor } from './lib/node.js';
@@ -13,6 +14,25 @@ async function post(url, body, headers = { 'content-type': 'application/json' })
   let json;
   try { json = JSON.parse(text); } catch { json = undefined; }
   return { status: res.status, json, text };
+}
+
+/** POSTs `body` chunked (written in 16 KiB pieces, no Content-Length). */
+function streamed(url, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => {
+        let json;
+        try { json = JSON.parse(text); } catch { json = undefined; }
+        resolve({ status: res.statusCode, json, text });
+      });
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`no answer from ${url} within 10 s`)));
+    req.on('error', reject);
+    for (let at = 0; at < body.length; at += 16 * 1024) req.write(body.slice(at, at + 16 * 1024));
+    req.end();
+  });
 }
 
 const TO = '0x00000000000000000000000000000000000000aa';
@@ -53,6 +73,12 @@ describe('bad input', () => {
     const ok = await post(node.rpcUrl, JSON.stringify(batch.slice(0, 3)));
     assert.equal(ok.json.length, 3);
     assert.ok(ok.json.every((x) => typeof x.result === 'string'));
+    // The same, streamed without Content-Length: 413 past the cap too, and served below it.
+    const streamedBig = await streamed(node.rpcUrl, big);
+    assert.equal(streamedBig.status, 413, streamedBig.text);
+    assert.equal(streamedBig.json.error.code, -32007);
+    const streamedSmall = await streamed(node.rpcUrl, JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'eth_chainId', params: [] }));
+    assert.equal(streamedSmall.json.result, '0x4d2');
   });
 
   test('garbage and badly signed raw transactions', async () => {

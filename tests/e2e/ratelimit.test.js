@@ -6,9 +6,19 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import WebSocket from 'ws';
-import { LOCAL_GENESIS, runAnde, runNodeExpectingFailure, startExplorer, startFaucet, startFaucetUi, startNode } from './lib/node.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { LOCAL_GENESIS, runAnde, runNodeExpectingFailure, startExplorer, startFaucet, startFaucetUi, startNode, tempDir } from './lib/node.js';
 
 const KEY = 'a-rate-limit-admin-key-0123456789';
+const PARTNER = 'a-partner-of-ours-0123456789abcdef';
+
+/** A partner keys file (RPC_PARTNER_KEYS_FILE) holding `text`. */
+function partnerKeys(text) {
+  const file = path.join(tempDir('ande-partners-'), 'rpc_partner_keys');
+  fs.writeFileSync(file, text, { mode: 0o600 });
+  return file;
+}
 
 /** POSTs `body` from `localAddress`; resolves with the status, the Retry-After header and the JSON body. */
 function post(url, body, { localAddress = '127.0.0.1', headers = {} } = {}) {
@@ -32,7 +42,7 @@ describe('a limit of 10 calls a second, burst 20', () => {
   // The same burst refilled only every 100 s, so what a test counts does not hang on its speed.
   let slow;
   before(async () => {
-    node = await startNode({ args: ['--rpc.rate-limit', '10', '--rpc.rate-burst', '20'], env: { RPC_ADMIN_KEY: KEY } });
+    node = await startNode({ args: ['--rpc.rate-limit', '10', '--rpc.rate-burst', '20'], env: { RPC_ADMIN_KEY: KEY, RPC_PARTNER_KEYS_FILE: partnerKeys(`# acme\n${PARTNER}\n\nanother-partner-0123456789abcdef\n`) } });
     slow = await startNode({ args: ['--rpc.rate-limit', '0.01', '--rpc.rate-burst', '20'] });
   });
   after(async () => {
@@ -67,6 +77,18 @@ describe('a limit of 10 calls a second, burst 20', () => {
     assert.deepEqual([...new Set(keyed.map((a) => a.status))], [200]);
     const internal = await Promise.all(Array.from({ length: 30 }, () => post(node.internalUrl, call(), { localAddress: '127.0.0.4' })));
     assert.deepEqual([...new Set(internal.map((a) => a.status))], [200]);
+  });
+
+  test('a partner key is not limited and opens no namespace beyond the public ones', async () => {
+    const keyed = await Promise.all(Array.from({ length: 30 }, () => post(node.rpcUrl, call(), { localAddress: '127.0.0.5', headers: { authorization: `Bearer ${PARTNER}` } })));
+    assert.deepEqual([...new Set(keyed.map((a) => a.status))], [200], '30 at once, past the burst of 20');
+    const txpool = await post(node.rpcUrl, call('txpool_status'), { localAddress: '127.0.0.6', headers: { authorization: `Bearer ${PARTNER}` } });
+    assert.equal(txpool.body.error.code, -32601, 'txpool_ stays behind the admin key');
+    const admin = await post(node.rpcUrl, call('txpool_status'), { localAddress: '127.0.0.6', headers: { authorization: `Bearer ${KEY}` } });
+    assert.ok(admin.body.result, 'which opens it');
+    // A key that is no partner's is anonymous: limited like anyone.
+    const stranger = await Promise.all(Array.from({ length: 30 }, () => post(node.rpcUrl, call(), { localAddress: '127.0.0.7', headers: { authorization: 'Bearer not-a-partner-0123456789abcdef' } })));
+    assert.ok(stranger.some((a) => a.status === 429), `an unknown key is limited: ${stranger.map((a) => a.status)}`);
   });
 
   test('a batch is charged per entry: one larger than the burst is refused whole', async () => {
@@ -123,13 +145,20 @@ test('X-Forwarded-For names the client only when the peer is a trusted proxy', a
   }
 });
 
-test('a bad rate or proxy list stops the node at start', async () => {
+test('a bad rate, proxy list or partner key stops the node at start', async () => {
   const rate = await runNodeExpectingFailure(['--genesis', LOCAL_GENESIS], { RPC_RATE_LIMIT: '-1' });
   assert.notEqual(rate.code, 0);
   assert.match(rate.output, /RPC_RATE_LIMIT is -1: it needs a number of calls a second, or 0 for no limit/);
   const proxies = await runNodeExpectingFailure(['--genesis', LOCAL_GENESIS], { RPC_TRUSTED_PROXIES: '10.0.0.0/8,proxy' });
   assert.notEqual(proxies.code, 0);
   assert.match(proxies.output, /"proxy" is not an IP address or network/);
+  const short = await runNodeExpectingFailure(['--genesis', LOCAL_GENESIS], { RPC_PARTNER_KEYS_FILE: partnerKeys('# ok\nshort-key\n') });
+  assert.notEqual(short.code, 0);
+  assert.match(short.output, /line 2 of RPC_PARTNER_KEYS_FILE has 9 characters; it needs at least 16/);
+  assert.doesNotMatch(short.output, /short-key/, 'the key is not printed');
+  const admin = await runNodeExpectingFailure(['--genesis', LOCAL_GENESIS], { RPC_ADMIN_KEY: KEY, RPC_PARTNER_KEYS_FILE: partnerKeys(`${KEY}\n`) });
+  assert.notEqual(admin.code, 0);
+  assert.match(admin.output, /line 1 of RPC_PARTNER_KEYS_FILE is the admin key/);
 });
 
 /** GETs `url` from `localAddress`; resolves with the status, Retry-After and the body's text. */

@@ -1,8 +1,10 @@
 //! HTTP middleware shared by the stack's JSON-RPC servers: [`InterceptLayer`] answers some
 //! requests itself (a health check, a refused token) and passes the rest to the server;
 //! [`policy`] decides which methods a caller may use, [`limit`] how often; [`request_limit`]
-//! is that rate for plain HTTP services; [`proxy`] forwards to a service behind.
+//! is that rate for plain HTTP services; [`proxy`] forwards to a service behind;
+//! [`body_cap`] caps bodies sent without a length.
 
+pub mod body_cap;
 pub mod limit;
 pub mod policy;
 pub mod proxy;

@@ -5,7 +5,7 @@
 //! usually has whole); past it a call gets -32005 with the time to wait, and over HTTP the answer
 //! is 429 with `Retry-After`. Callers with the admin key are not limited.
 
-use crate::policy::Admin;
+use crate::policy::{Admin, Partner};
 use hyper::StatusCode;
 use hyper::header::{HeaderValue, RETRY_AFTER};
 use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceT};
@@ -209,7 +209,7 @@ impl RateLimiter {
 }
 
 /// The RPC layer: charges calls to their [`ClientIp`]; requests without one (the internal port)
-/// or with the admin key pass.
+/// or with the admin key or a partner key pass.
 #[derive(Clone)]
 pub struct RateLimit<S> {
     pub service: S,
@@ -219,7 +219,7 @@ pub struct RateLimit<S> {
 impl<S> RateLimit<S> {
     fn charge(&self, extensions: &jsonrpsee::Extensions, calls: usize) -> Result<(), (Arc<RateLimiter>, Refusal)> {
         let (Some(limiter), Some(ClientIp(client))) = (&self.limiter, extensions.get::<ClientIp>()) else { return Ok(()) };
-        if extensions.get::<Admin>().is_some() {
+        if extensions.get::<Admin>().is_some() || extensions.get::<Partner>().is_some() {
             return Ok(());
         }
         limiter.take(*client, calls).map_err(|refusal| (limiter.clone(), refusal))

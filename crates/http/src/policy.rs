@@ -1,7 +1,8 @@
-//! Who may call what on a JSON-RPC server: the namespaces served to anyone, and an admin key
-//! (`Authorization: Bearer <key>`) that unlocks the rest. [`AdminKeyLayer`] marks the HTTP
-//! requests (and WebSocket upgrades) that carry the key; [`MethodPolicy`] refuses methods
-//! outside the public namespaces to unmarked requests, in a batch entry by entry.
+//! Who may call what on a JSON-RPC server: the namespaces served to anyone, an admin key
+//! (`Authorization: Bearer <key>`) that unlocks the rest, and partner keys that lift the
+//! per-client rate limit and unlock nothing. [`AdminKeyLayer`] marks the HTTP requests (and
+//! WebSocket upgrades) that carry a key; [`MethodPolicy`] refuses methods outside the public
+//! namespaces to requests without the admin mark, in a batch entry by entry.
 
 use hyper::header::AUTHORIZATION;
 use jsonrpsee::core::middleware::{Batch, BatchEntry, BatchEntryErr, Notification, RpcServiceT};
@@ -19,6 +20,11 @@ const NOT_PUBLIC: i32 = -32601;
 /// The mark on a request that carried the admin key.
 #[derive(Debug, Clone, Copy)]
 pub struct Admin;
+
+/// The mark on a request that carried a partner key: no per-client rate, the public
+/// namespaces only.
+#[derive(Debug, Clone, Copy)]
+pub struct Partner;
 
 /// A set of namespaces: a method's namespace is its name up to the first `_`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,30 +63,42 @@ fn namespace(method: &str) -> &str {
     method.split_once('_').map_or("", |(namespace, _)| namespace)
 }
 
-/// Marks requests whose `Authorization: Bearer` is the admin key. Any other bearer (one meant
-/// for someone else, or a mistyped key) is anonymous: it gets the public namespaces only.
+/// Marks requests whose `Authorization: Bearer` is the admin key ([`Admin`]) or a partner key
+/// ([`Partner`]). Any other bearer (one meant for someone else, or a mistyped key) is
+/// anonymous: it gets the public namespaces only, at the per-client rate.
 #[derive(Clone)]
 pub struct AdminKeyLayer {
-    key: Option<Arc<[u8]>>,
+    keys: Keys,
+}
+
+#[derive(Clone)]
+struct Keys {
+    admin: Option<Arc<[u8]>>,
+    partners: Arc<[Box<[u8]>]>,
 }
 
 impl AdminKeyLayer {
     pub fn new(key: Option<&str>) -> Self {
-        Self { key: key.map(|k| Arc::from(k.as_bytes())) }
+        Self { keys: Keys { admin: key.map(|k| Arc::from(k.as_bytes())), partners: Arc::from([]) } }
+    }
+
+    pub fn with_partners(mut self, keys: &[String]) -> Self {
+        self.keys.partners = keys.iter().map(|k| Box::from(k.as_bytes())).collect();
+        self
     }
 }
 
 impl<S> Layer<S> for AdminKeyLayer {
     type Service = AdminKey<S>;
     fn layer(&self, inner: S) -> AdminKey<S> {
-        AdminKey { inner, key: self.key.clone() }
+        AdminKey { inner, keys: self.keys.clone() }
     }
 }
 
 #[derive(Clone)]
 pub struct AdminKey<S> {
     inner: S,
-    key: Option<Arc<[u8]>>,
+    keys: Keys,
 }
 
 impl<S, B> Service<HttpRequest<B>> for AdminKey<S>
@@ -99,11 +117,12 @@ where
         if let Some(value) = request.headers_mut().get_mut(AUTHORIZATION) {
             // The server's trace log prints request headers; a sensitive value prints as such.
             value.set_sensitive(true);
-            let given = bearer(value.as_bytes());
-            if let (Some(key), Some(given)) = (&self.key, given)
-                && constant_time_eq(given, key)
-            {
-                request.extensions_mut().insert(Admin);
+            if let Some(given) = bearer(value.as_bytes()) {
+                if self.keys.admin.as_ref().is_some_and(|key| constant_time_eq(given, key)) {
+                    request.extensions_mut().insert(Admin);
+                } else if self.keys.partners.iter().any(|key| constant_time_eq(given, key)) {
+                    request.extensions_mut().insert(Partner);
+                }
             }
         }
         self.inner.call(request)
@@ -125,6 +144,24 @@ pub fn check_admin_key(key: &str, setting: &str) -> Result<(), String> {
         return Err(format!("{setting} has {} characters; it needs at least {MIN_ADMIN_KEY_LEN}", key.len()));
     }
     Ok(())
+}
+
+/// Partner keys from a file's text: one a line, `#` comments and blank lines left out, each as
+/// long as an admin key must be and none the admin key. Errors name lines, never keys.
+pub fn parse_partner_keys(text: &str, admin: Option<&str>, setting: &str) -> Result<Vec<String>, String> {
+    let mut keys = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let key = line.trim();
+        if key.is_empty() || key.starts_with('#') {
+            continue;
+        }
+        check_admin_key(key, &format!("line {} of {setting}", number + 1))?;
+        if admin == Some(key) {
+            return Err(format!("line {} of {setting} is the admin key, which opens every namespace: give partners keys of their own", number + 1));
+        }
+        keys.push(key.to_string());
+    }
+    Ok(keys)
 }
 
 /// Compares without an early exit, so the time taken says nothing about the secret.
@@ -212,5 +249,16 @@ mod tests {
         assert_eq!(bearer(b"BEARER k3y"), Some(&b"k3y"[..]));
         assert_eq!(bearer(b"Basic dXNlcg=="), None);
         assert_eq!(bearer(b"Bear"), None);
+    }
+
+    #[test]
+    fn partner_keys_are_long_and_never_the_admin_key() {
+        let text = "# partners\n\n  acme-0123456789abcdef  \nglobex-0123456789abcdef\n";
+        assert_eq!(parse_partner_keys(text, Some("admin-0123456789abcdef"), "F").unwrap(), ["acme-0123456789abcdef", "globex-0123456789abcdef"]);
+        assert_eq!(parse_partner_keys("", None, "F").unwrap(), Vec::<String>::new(), "an empty file: no partners");
+        let short = parse_partner_keys("# one\nshort\n", None, "F").unwrap_err();
+        assert!(short.contains("line 2 of F") && !short.contains("short"), "{short}");
+        let admin = parse_partner_keys("admin-0123456789abcdef", Some("admin-0123456789abcdef"), "F").unwrap_err();
+        assert!(admin.contains("line 1 of F is the admin key") && !admin.contains("admin-0123"), "{admin}");
     }
 }

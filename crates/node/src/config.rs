@@ -137,11 +137,16 @@ pub struct RpcAccess {
     /// A file holding the admin key (a Docker secret).
     #[arg(long = "rpc.admin-key-file", env = "RPC_ADMIN_KEY_FILE")]
     pub admin_key_file: Option<PathBuf>,
+    /// A file of partner keys, one a line (`#` comments): `Authorization: Bearer <key>` is not
+    /// rate-limited and opens no namespace beyond the public ones.
+    #[arg(long = "rpc.partner-keys-file", env = "RPC_PARTNER_KEYS_FILE")]
+    pub partner_keys_file: Option<PathBuf>,
     /// Most subscriptions one WebSocket connection may hold.
     #[arg(long = "rpc.max-subscriptions", env = "RPC_MAX_SUBSCRIPTIONS", default_value_t = 1024)]
     pub max_subscriptions: u32,
     /// Calls a second one client (an IPv4 address, an IPv6 /64) may make on the public ports,
-    /// each entry of a batch counted; 0: no limit. Callers with the admin key are not limited.
+    /// each entry of a batch counted; 0: no limit. Callers with the admin key or a partner key
+    /// are not limited.
     #[arg(long = "rpc.rate-limit", env = "RPC_RATE_LIMIT", default_value_t = 0.0)]
     pub rate_limit: f64,
     /// Calls a client may make at once (its bucket's size; a larger batch is never served);
@@ -159,6 +164,7 @@ impl std::fmt::Debug for RpcAccess {
             .field("public_namespaces", &self.public_namespaces)
             .field("internal", &std::net::SocketAddr::new(self.internal_addr, self.internal_port))
             .field("admin_key", &(self.admin_key.is_some() || self.admin_key_file.is_some()))
+            .field("partner_keys_file", &self.partner_keys_file)
             .field("max_subscriptions", &self.max_subscriptions)
             .field("rate_limit", &self.rate_limit)
             .field("rate_burst", &self.rate_burst)

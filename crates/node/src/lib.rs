@@ -71,18 +71,18 @@ pub async fn run(args: NodeArgs, shutdown: Shutdown) -> Result<(), NodeError> {
     let metrics_addr = SocketAddr::new(args.http_addr, args.metrics_port);
     metrics::install(metrics_addr).map_err(NodeError::Other)?;
     let module = rpc::module(chain.clone(), forward).map_err(|e| NodeError::Other(e.to_string()))?;
-    let (private, admin_key) = access(&args, &module)?;
+    let (private, admin_key, partner_keys) = access(&args, &module)?;
     let limiter = limiter(&args)?;
     let mut handles = Vec::new();
     // One budget for the node, whichever port a request comes in on.
     let budget = Arc::new(rpc::budget::Budget::from_args(&args));
     let servers = [
-        (SocketAddr::new(args.http_addr, args.http_port), private.clone(), admin_key.clone(), limiter.clone(), "JSON-RPC listening (HTTP and WebSocket)"),
-        (SocketAddr::new(args.http_addr, args.ws_port), private, admin_key, limiter, "JSON-RPC listening (HTTP and WebSocket)"),
-        (SocketAddr::new(args.access.internal_addr, args.access.internal_port), Arc::default(), None, None, "internal JSON-RPC listening (every namespace)"),
+        (SocketAddr::new(args.http_addr, args.http_port), private.clone(), admin_key.clone(), partner_keys.clone(), limiter.clone(), "JSON-RPC listening (HTTP and WebSocket)"),
+        (SocketAddr::new(args.http_addr, args.ws_port), private, admin_key, partner_keys, limiter, "JSON-RPC listening (HTTP and WebSocket)"),
+        (SocketAddr::new(args.access.internal_addr, args.access.internal_port), Arc::default(), None, Arc::default(), None, "internal JSON-RPC listening (every namespace)"),
     ];
-    for (addr, private, admin_key, limiter, what) in servers {
-        let access = rpc::Access { private, admin_key, limiter, trusted_proxies: args.access.trusted_proxies.clone() };
+    for (addr, private, admin_key, partner_keys, limiter, what) in servers {
+        let access = rpc::Access { private, admin_key, partner_keys, limiter, trusted_proxies: args.access.trusted_proxies.clone() };
         let (local, handle) = rpc::serve(chain.clone(), module.clone(), addr, budget.clone(), access)
             .await
             .map_err(|source| NodeError::Listen { addr, source })?;
@@ -117,8 +117,9 @@ pub async fn run(args: NodeArgs, shutdown: Shutdown) -> Result<(), NodeError> {
     result
 }
 
-/// The namespaces the public ports serve only with the admin key, and that key (long enough).
-fn access(args: &NodeArgs, module: &jsonrpsee::RpcModule<()>) -> Result<(Arc<Namespaces>, Option<Arc<str>>), NodeError> {
+/// The namespaces the public ports serve only with the admin key, that key (long enough), and
+/// the partner keys.
+fn access(args: &NodeArgs, module: &jsonrpsee::RpcModule<()>) -> Result<(Arc<Namespaces>, Option<Arc<str>>, Arc<[String]>), NodeError> {
     let public = Namespaces::only(&args.access.public_namespaces);
     let served = Namespaces::of(module.method_names());
     let unknown = public.without(&served);
@@ -130,7 +131,14 @@ fn access(args: &NodeArgs, module: &jsonrpsee::RpcModule<()>) -> Result<(Arc<Nam
     if let Some(key) = &key {
         ande_http::policy::check_admin_key(key, "the RPC admin key").map_err(NodeError::Access)?;
     }
-    Ok((Arc::new(served.without(&public)), key.map(Arc::from)))
+    let partners = match &args.access.partner_keys_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| NodeError::Access(format!("cannot read RPC_PARTNER_KEYS_FILE {}: {e}", path.display())))?;
+            ande_http::policy::parse_partner_keys(&text, key.as_deref(), "RPC_PARTNER_KEYS_FILE").map_err(NodeError::Access)?
+        }
+        None => Vec::new(),
+    };
+    Ok((Arc::new(served.without(&public)), key.map(Arc::from), partners.into()))
 }
 
 /// The public ports' rate limit, one for both (a client is one client on either).

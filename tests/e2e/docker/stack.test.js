@@ -15,7 +15,7 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import WebSocket from 'ws';
-import { CAST, ROOT, batchRange, cast, freePort, rpc as rpcOnce, sleep, tempDir, waitFor } from '../lib/node.js';
+import { CAST, ROOT, batchRange, cast, publishablePort, rpc as rpcOnce, sleep, tempDir, waitFor } from '../lib/node.js';
 import { claim, confirmed } from '../lib/faucet.js';
 import { launch } from '../lib/browser.js';
 import { WALLET_RDNS, injectWallet } from '../lib/wallet.js';
@@ -61,6 +61,8 @@ async function rpc(url, method, params) {
 const secret = (name) => path.join(dir, 'secrets', 'ci', name);
 const adminKey = () => fs.readFileSync(secret('rpc_admin_key'), 'utf8').trim();
 const EDGE_CA = secret('edge_ca.crt');
+// A partner's key, in the file prod-start would otherwise create empty.
+const PARTNER = 'a-partner-of-the-ci-stack-0123456789';
 const edgeCa = () => fs.readFileSync(EDGE_CA);
 
 // debug_, txpool_ and ande_ on the published port: with the admin key prod-start generated.
@@ -79,7 +81,8 @@ async function block(tag) {
 
 before(async () => {
   for (const image of Object.values(STAND_INS)) buildStandIn(image);
-  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI', 'DA', 'EXPLORER', 'BUNDLER', 'PAYMASTER', 'FRONTEND', 'PROMETHEUS', 'ALERTMANAGER', 'EDGE_HTTP', 'EDGE_HTTPS']) ports[key] = await freePort();
+  const taken = new Set();
+  for (const key of ['RPC', 'WS', 'METRICS', 'FAUCET_API', 'FAUCET_UI', 'DA', 'EXPLORER', 'BUNDLER', 'PAYMASTER', 'FRONTEND', 'PROMETHEUS', 'ALERTMANAGER', 'EDGE_HTTP', 'EDGE_HTTPS']) ports[key] = await publishablePort(taken);
   rpcUrl = `http://127.0.0.1:${ports.RPC}`;
   uiUrl = `http://127.0.0.1:${ports.FAUCET_UI}`;
   fs.writeFileSync(envFile, [
@@ -101,6 +104,8 @@ before(async () => {
     `BUNDLER_HOST_PORT=${ports.BUNDLER}`, 'ENABLE_PAYMASTER=true', `PAYMASTER_HOST_PORT=${ports.PAYMASTER}`, 'PAYMASTER_DEPOSIT=10000000000000000000',
     'SEQUENCER_CPUS=1', 'SEQUENCER_MEMORY=1g', 'POSTGRES_CPUS=1', 'POSTGRES_MEMORY=1g', 'DA_CPUS=1', '',
   ].join('\n'));
+  fs.mkdirSync(secret(''), { recursive: true });
+  fs.writeFileSync(secret('rpc_partner_keys'), `# the CI's partner\n${PARTNER}\n`);
   down();
 });
 
@@ -281,7 +286,8 @@ test('the dApp through its published port: connect, add and switch the network, 
 // One HTTPS request to NAME.DOMAIN through the edge's published port on 127.0.0.1, checked
 // against the edge's local CA (`ca: null`: the system's roots only). HTTP/1.1, as most JSON-RPC
 // clients speak it.
-function edge(name, { method = 'POST', path: urlPath = '/', body, headers = {}, ca = edgeCa() } = {}) {
+// `chunked`: the body streamed in pieces, without Content-Length.
+function edge(name, { method = 'POST', path: urlPath = '/', body, headers = {}, ca = edgeCa(), chunked = false } = {}) {
   const host = `${name}.${DOMAIN}`;
   return new Promise((resolve, reject) => {
     const req = https.request({ host: '127.0.0.1', port: ports.EDGE_HTTPS, servername: host, ...(ca ? { ca } : {}), method, path: urlPath,
@@ -296,7 +302,13 @@ function edge(name, { method = 'POST', path: urlPath = '/', body, headers = {}, 
       });
     });
     req.on('error', reject);
-    req.end(body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
+    const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    if (chunked && data !== undefined) {
+      for (let at = 0; at < data.length; at += 64 * 1024) req.write(data.slice(at, at + 64 * 1024));
+      req.end();
+    } else {
+      req.end(data);
+    }
   });
 }
 const call = (method, params = [], id = 1) => ({ jsonrpc: '2.0', id, method, params });
@@ -451,12 +463,18 @@ test('the edge keeps the node\'s limits: a client\'s burst gets 429 while others
   // nor one with a forged X-Forwarded-For (the edge replaces the header); this host, another
   // client, is served.
   const batch = Array.from({ length: 38 }, (_, i) => call('eth_chainId', [], i));
-  const [first, limited, forged] = fromAnotherClient('rpc', [{ body: batch }, { body: batch }, { body: batch, headers: { 'x-forwarded-for': '203.0.113.9' } }]);
+  const partner = { authorization: `Bearer ${PARTNER}` };
+  const [first, limited, forged, partnered, partnerDebug] = fromAnotherClient('rpc', [{ body: batch }, { body: batch }, { body: batch, headers: { 'x-forwarded-for': '203.0.113.9' } },
+    { body: batch, headers: partner }, { body: call('txpool_status'), headers: partner }]);
   assert.equal(first.status, 200);
   assert.equal(limited.status, 429);
   assert.equal(limited.json.error.code, -32005);
   assert.ok(Number(limited.retryAfter) >= 1, `Retry-After: ${limited.retryAfter}`);
   assert.equal(forged.status, 429);
+  // The same client with a partner key (secrets/<env>/rpc_partner_keys): served, public namespaces only.
+  assert.equal(partnered.status, 200, `a partner's batch past its IP's limit: ${JSON.stringify(partnered.json).slice(0, 200)}`);
+  assert.equal(partnered.json.length, 38);
+  assert.equal(partnerDebug.json.error.code, -32601, 'a partner key opens no txpool_');
   assert.equal((await edge('rpc', { body: call('eth_blockNumber') })).status, 200);
 
   const trace = call('debug_traceTransaction', [claimHash, { tracer: 'callTracer' }]);
@@ -466,8 +484,12 @@ test('the edge keeps the node\'s limits: a client\'s burst gets 429 while others
   const traced = await edge('rpc', { body: trace, headers: key });
   assert.equal(traced.json.result?.type, 'CALL', traced.text);
 
-  const big = call('eth_call', [{ to: '0x000000000000000000000000000000000000beef', data: `0x${'00'.repeat(6 * 1024 * 1024)}` }, 'latest']);
-  const tooBig = await edge('rpc', { body: big, headers: key });
+  // Just over RPC_MAX_REQUEST_BYTES (5 MiB), streamed: the node reads it to its cap and answers
+  // 413. (A body whose Content-Length is over the cap is answered unread and the connection
+  // closed, which the edge may see as a reset and answer 502.)
+  const big = call('eth_call', [{ to: '0x000000000000000000000000000000000000beef', data: `0x${'00'.repeat(5 * 512 * 1024 + 1024)}` }, 'latest']);
+  assert.ok(JSON.stringify(big).length > 5 * 1024 * 1024);
+  const tooBig = await edge('rpc', { body: big, headers: key, chunked: true });
   assert.equal(tooBig.status, 413);
   assert.equal(tooBig.json.error.code, -32007);
   const long = await edge('rpc', { body: Array.from({ length: 1001 }, (_, i) => call('eth_chainId', [], i)), headers: key });

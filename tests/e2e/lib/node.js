@@ -36,6 +36,28 @@ export async function freePort() {
   });
 }
 
+/**
+ * A port below the kernel's ephemeral range (32768 and up), free on every address, and not one
+ * of `taken`: for ports Docker publishes seconds after they are chosen, which an outgoing
+ * connection could take in between if they were ephemeral.
+ */
+export async function publishablePort(taken = new Set()) {
+  const free = (port) => new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
+  });
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (!taken.has(port) && await free(port)) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port in 20000-31999 after 100 tries');
+}
+
 export function tempDir(prefix = 'ande-test-') {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }

@@ -52,6 +52,8 @@ pub struct Access {
     /// Namespaces served only with the admin key.
     pub private: Arc<Namespaces>,
     pub admin_key: Option<Arc<str>>,
+    /// Keys that lift the rate limit only.
+    pub partner_keys: Arc<[String]>,
     /// Calls per client; None: unlimited.
     pub limiter: Option<Arc<RateLimiter>>,
     pub trusted_proxies: Vec<Cidr>,
@@ -62,9 +64,10 @@ pub async fn serve(chain: Arc<Chain>, module: RpcModule<()>, addr: SocketAddr, b
     let args = &chain.args;
     let methods: Arc<HashSet<String>> = Arc::new(module.method_names().map(str::to_owned).collect());
     let http = tower::ServiceBuilder::new()
+        .layer(ande_http::body_cap::BodyCapLayer::new(args.rpc_max_request_bytes))
         .layer(ande_http::cors(&args.rpc_cors))
         .layer(ande_http::InterceptLayer::new(health::HealthCheck::new(chain.clone())))
-        .layer(AdminKeyLayer::new(access.admin_key.as_deref()))
+        .layer(AdminKeyLayer::new(access.admin_key.as_deref()).with_partners(&access.partner_keys))
         // Only where a limit needs the client: elsewhere no request pays for the layer.
         .option_layer(access.limiter.is_some().then(|| ClientLayer::new(access.trusted_proxies)));
     let max_response_bytes = args.rpc_max_response_bytes as usize;
