@@ -282,30 +282,28 @@ async fn da_status(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn faucet(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
-    let Some(faucet) = &app.faucet else { return json_error(StatusCode::NOT_FOUND, "this network has no faucet") };
-    if let Some(refused) = app.wrong_chain() {
-        return refused;
-    }
     // The path as the client sent it (not decoded): /api/faucet/x -> /api/x.
     let raw = request.uri().path_and_query().map_or("", |p| p.as_str());
     let path = format!("/api{}", raw.strip_prefix("/api/faucet").unwrap_or_default());
-    app.metrics.observe(metrics::Route::Faucet, faucet.forward(peer, request, &path, MAX_SERVICE_BODY).await)
+    act_on_chain(&app, app.faucet.as_ref(), "faucet", metrics::Route::Faucet, peer, request, &path).await
 }
 
 async fn bundler(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
-    let Some(bundler) = &app.bundler else { return json_error(StatusCode::NOT_FOUND, "this network has no bundler") };
-    if let Some(refused) = app.wrong_chain() {
-        return refused;
-    }
-    app.metrics.observe(metrics::Route::Bundler, bundler.forward(peer, request, "", MAX_SERVICE_BODY).await)
+    act_on_chain(&app, app.bundler.as_ref(), "bundler", metrics::Route::Bundler, peer, request, "").await
 }
 
 async fn paymaster(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
-    let Some(paymaster) = &app.paymaster else { return json_error(StatusCode::NOT_FOUND, "this network has no paymaster") };
+    act_on_chain(&app, app.paymaster.as_ref(), "paymaster", metrics::Route::Paymaster, peer, request, "").await
+}
+
+/// Forwards to a service that acts on the chain: 404 when this network has none, 503 while the
+/// RPC serves another chain.
+async fn act_on_chain(app: &App, service: Option<&Upstream>, name: &str, route: metrics::Route, peer: SocketAddr, request: Request, path: &str) -> Response {
+    let Some(service) = service else { return json_error(StatusCode::NOT_FOUND, format!("this network has no {name}")) };
     if let Some(refused) = app.wrong_chain() {
         return refused;
     }
-    app.metrics.observe(metrics::Route::Paymaster, paymaster.forward(peer, request, "", MAX_SERVICE_BODY).await)
+    app.metrics.observe(route, service.forward(peer, request, path, MAX_SERVICE_BODY).await)
 }
 
 /// Ready while the RPC answered lately with the configured chain id.
