@@ -1,5 +1,5 @@
 //! The interfaces the stack calls, written from the contracts' published ABIs (the same for
-//! EntryPoint v0.7 and v0.8).
+//! EntryPoint v0.7 and v0.8; Hyperlane's from @hyperlane-xyz/core 12.1.0).
 
 alloy_sol_types::sol! {
     /// ERC-4337's user operation as the EntryPoint takes it.
@@ -104,5 +104,53 @@ alloy_sol_types::sol! {
         function verifyingSigner() external view returns (address);
         function deposit() external payable;
         function getDeposit() external view returns (uint256);
+    }
+
+    interface IMailbox {
+        event Dispatch(address indexed sender, uint32 indexed destination, bytes32 indexed recipient, bytes message);
+        event DispatchId(bytes32 indexed messageId);
+        event Process(uint32 indexed origin, bytes32 indexed sender, address indexed recipient);
+        event ProcessId(bytes32 indexed messageId);
+
+        function initialize(address owner, address defaultIsm, address defaultHook, address requiredHook) external;
+        function localDomain() external view returns (uint32);
+        function owner() external view returns (address);
+        function defaultIsm() external view returns (address);
+        function defaultHook() external view returns (address);
+        function requiredHook() external view returns (address);
+        function setDefaultIsm(address module) external;
+        function setDefaultHook(address hook) external;
+        function setRequiredHook(address hook) external;
+        function delivered(bytes32 id) external view returns (bool);
+        function process(bytes calldata metadata, bytes calldata message) external payable;
+    }
+
+    interface IMerkleTreeHook {
+        event InsertedIntoTree(bytes32 messageId, uint32 index);
+
+        function count() external view returns (uint32);
+        function root() external view returns (bytes32);
+        function latestCheckpoint() external view returns (bytes32 root, uint32 index);
+    }
+
+    /// Hyperlane's static message-id multisig ISM factory: one ISM per (validators, threshold),
+    /// at an address that depends on nothing else.
+    interface IMultisigIsmFactory {
+        function deploy(address[] calldata validators, uint8 threshold) external returns (address);
+        function getAddress(address[] calldata validators, uint8 threshold) external view returns (address);
+    }
+
+    interface IMultisigIsm {
+        function validatorsAndThreshold(bytes calldata message) external view returns (address[] memory validators, uint8 threshold);
+    }
+
+    /// A warp route: HypNative (the chain's own currency, locked) or HypERC20 (minted and burned).
+    interface IWarpRoute {
+        function initialize(address hook, address ism, address owner) external;
+        function initialize(uint256 totalSupply, string memory name, string memory symbol, address hook, address ism, address owner) external;
+        function owner() external view returns (address);
+        function routers(uint32 domain) external view returns (bytes32);
+        function enrollRemoteRouter(uint32 domain, bytes32 router) external;
+        function transferRemote(uint32 destination, bytes32 recipient, uint256 amount) external payable returns (bytes32 messageId);
     }
 }

@@ -20,6 +20,7 @@ struct Artifact {
 
 static AA_V07: LazyLock<Package> = LazyLock::new(|| parse(include_str!("../../../contracts/vendor/account-abstraction-0.7.0.json")));
 static AA_V08: LazyLock<Package> = LazyLock::new(|| parse(include_str!("../../../contracts/vendor/account-abstraction-0.8.0.json")));
+static HYPERLANE: LazyLock<Package> = LazyLock::new(|| parse(include_str!("../../../contracts/vendor/hyperlane-core-12.1.0.json")));
 
 fn parse(text: &str) -> Package {
     // Embedded at build time; `every_contract_is_vendored` proves it parses.
@@ -36,10 +37,17 @@ pub enum Contract {
     EntryPointV08,
     EntryPointSimulationsV08,
     SimpleAccountFactoryV08,
+    Mailbox,
+    MerkleTreeHook,
+    PausableHook,
+    ValidatorAnnounce,
+    MessageIdMultisigIsmFactory,
+    HypNative,
+    HypErc20,
 }
 
 impl Contract {
-    pub const ALL: [Contract; 7] = [
+    pub const ALL: [Contract; 14] = [
         Contract::EntryPointV07,
         Contract::EntryPointSimulationsV07,
         Contract::SimpleAccountFactoryV07,
@@ -47,6 +55,13 @@ impl Contract {
         Contract::EntryPointV08,
         Contract::EntryPointSimulationsV08,
         Contract::SimpleAccountFactoryV08,
+        Contract::Mailbox,
+        Contract::MerkleTreeHook,
+        Contract::PausableHook,
+        Contract::ValidatorAnnounce,
+        Contract::MessageIdMultisigIsmFactory,
+        Contract::HypNative,
+        Contract::HypErc20,
     ];
 
     fn artifact(self) -> Option<&'static Artifact> {
@@ -58,6 +73,13 @@ impl Contract {
             Contract::EntryPointV08 => (&*AA_V08, "EntryPoint"),
             Contract::EntryPointSimulationsV08 => (&*AA_V08, "EntryPointSimulations"),
             Contract::SimpleAccountFactoryV08 => (&*AA_V08, "SimpleAccountFactory"),
+            Contract::Mailbox => (&*HYPERLANE, "Mailbox"),
+            Contract::MerkleTreeHook => (&*HYPERLANE, "MerkleTreeHook"),
+            Contract::PausableHook => (&*HYPERLANE, "PausableHook"),
+            Contract::ValidatorAnnounce => (&*HYPERLANE, "ValidatorAnnounce"),
+            Contract::MessageIdMultisigIsmFactory => (&*HYPERLANE, "StaticMessageIdMultisigIsmFactory"),
+            Contract::HypNative => (&*HYPERLANE, "HypNative"),
+            Contract::HypErc20 => (&*HYPERLANE, "HypERC20"),
         };
         package.contracts.get(name)
     }
@@ -65,6 +87,12 @@ impl Contract {
     /// The creation code (constructor arguments not included); empty if none is vendored.
     pub fn creation_code(self) -> Bytes {
         self.artifact().and_then(|a| a.bytecode.clone()).unwrap_or_default()
+    }
+
+    /// The creation code followed by the constructor's arguments (static types only: their
+    /// encoding is the same as a tuple's and as a parameter list's).
+    pub fn init_code(self, args: impl alloy_sol_types::SolValue) -> Bytes {
+        [self.creation_code().as_ref(), &args.abi_encode()].concat().into()
     }
 
     /// The runtime code, for state overrides; empty if none is vendored.

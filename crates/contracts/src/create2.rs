@@ -4,7 +4,6 @@
 
 use crate::Contract;
 use alloy_primitives::{Address, B256, Bytes, address, b256, keccak256};
-use alloy_sol_types::SolValue;
 
 /// The deterministic deployment proxy: calldata is `salt ++ creation code`.
 pub const PROXY: Address = address!("4e59b44847b379578588920ca78fbf26c0b4956c");
@@ -37,10 +36,6 @@ impl Create2 {
     }
 }
 
-fn with_args(contract: Contract, args: impl SolValue) -> Bytes {
-    [contract.creation_code().as_ref(), &args.abi_encode()].concat().into()
-}
-
 /// The ERC-4337 contracts, in waves: a wave's contracts depend only on earlier waves.
 pub fn account_abstraction() -> Vec<Vec<Create2>> {
     vec![
@@ -49,8 +44,8 @@ pub fn account_abstraction() -> Vec<Vec<Create2>> {
             Create2 { name: "entryPointV08", salt: ENTRY_POINT_V08_SALT, init_code: Contract::EntryPointV08.creation_code() },
         ],
         vec![
-            Create2 { name: "simpleAccountFactoryV07", salt: B256::ZERO, init_code: with_args(Contract::SimpleAccountFactoryV07, ENTRY_POINT_V07) },
-            Create2 { name: "simpleAccountFactoryV08", salt: B256::ZERO, init_code: with_args(Contract::SimpleAccountFactoryV08, ENTRY_POINT_V08) },
+            Create2 { name: "simpleAccountFactoryV07", salt: B256::ZERO, init_code: Contract::SimpleAccountFactoryV07.init_code(ENTRY_POINT_V07) },
+            Create2 { name: "simpleAccountFactoryV08", salt: B256::ZERO, init_code: Contract::SimpleAccountFactoryV08.init_code(ENTRY_POINT_V08) },
         ],
     ]
 }

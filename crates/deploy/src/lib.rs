@@ -7,7 +7,7 @@
 //! through the stack's sender: a deploy interrupted anywhere resumes without deploying twice.
 
 use alloy_primitives::{Address, Bytes, U256};
-use alloy_sol_types::{SolCall, SolValue};
+use alloy_sol_types::SolCall;
 use ande_chain::{Deployments, ensure_chain_id};
 use ande_contracts::{Contract, PAYMASTER};
 use ande_contracts::abi::{IEntryPoint, IVerifyingPaymaster};
@@ -15,6 +15,9 @@ use ande_contracts::create2;
 use ande_sender::{Journal, NodeClient, Sender, SenderArgs, State, TxRequest, wait_for_node};
 use serde_json::json;
 use std::path::PathBuf;
+
+mod bridge;
+pub use bridge::BridgeArgs;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -59,6 +62,8 @@ pub struct DeployArgs {
     pub timeout: Duration,
     #[command(flatten)]
     pub sender: SenderArgs,
+    #[command(flatten)]
+    pub bridge: BridgeArgs,
 }
 
 impl std::fmt::Debug for DeployArgs {
@@ -74,6 +79,11 @@ impl std::fmt::Debug for DeployArgs {
 impl DeployArgs {
     pub fn out_path(&self) -> PathBuf {
         self.out.clone().unwrap_or_else(|| PathBuf::from("deployments").join(format!("{}.json", self.network)))
+    }
+
+    /// The deployer's address, when its key is given.
+    fn deployer(&self) -> Result<Option<Address>, DeployError> {
+        Ok(ande_sender::optional_signer(self.private_key_file.as_deref(), self.private_key.as_deref(), "deployer")?.map(|k| k.address()))
     }
 }
 
@@ -104,70 +114,124 @@ pub enum DeployError {
     Timeout(Duration),
     #[error("stopped before the deployments were mined")]
     Stopped,
+    #[error("the bridge: {0}")]
+    Bridge(String),
 }
 
 /// Deploys what is missing, records every address, and returns the deployments written.
 pub async fn run(args: DeployArgs, mut shutdown: watch::Receiver<bool>) -> Result<Deployments, DeployError> {
-    let node = NodeClient::new(&args.rpc_url)?;
-    let Some(chain_id) = wait_for_node(&node, &mut shutdown).await else { return Err(DeployError::Stopped) };
-    ensure_chain_id(args.chain_id, chain_id, format!("the node at {}", args.rpc_url))?;
-    if node.code(create2::PROXY).await?.is_empty() {
-        return Err(DeployError::NoProxy(create2::PROXY));
-    }
+    let mut chain = Chain::connect(&args.rpc_url, args.chain_id, &mut shutdown).await?;
     let out = args.out_path();
-    let mut deployments = Deployments::load(&out)?.filter(|d| d.chain_id == chain_id).unwrap_or_default();
-    deployments.network = args.network.clone();
-    deployments.chain_id = chain_id;
-    deployments.contracts.insert("create2Deployer".into(), create2::PROXY);
-    let mut sender = None;
+    let mut deployments = chain.load(&args, &out)?;
     for wave in create2::account_abstraction() {
-        let mut missing = Vec::new();
-        for contract in wave {
-            let address = contract.address();
-            if node.code(address).await?.is_empty() {
-                missing.push(contract);
-            } else {
-                tracing::info!(name = contract.name, %address, "present");
-                deployments.contracts.insert(contract.name.into(), address);
-            }
-        }
-        if missing.is_empty() {
-            continue;
-        }
-        let sender = match &sender {
-            Some(s) => s,
-            None => sender.insert(open_sender(&args, node.clone(), chain_id, &missing.iter().map(|c| c.name).collect::<Vec<_>>()).await?),
-        };
-        let txs: Vec<Tx> = missing
-            .iter()
-            .map(|c| Tx { name: c.name.into(), key: format!("deploy:{}:{:#x}", c.name, c.address()), to: Some(create2::PROXY), input: c.calldata(), value: U256::ZERO })
-            .collect();
-        send_all(&args, sender, &txs, &mut shutdown).await?;
-        for contract in &missing {
-            let address = contract.address();
-            if node.code(address).await?.is_empty() {
-                return Err(DeployError::Failed { name: contract.name.into(), reason: format!("mined, but {address} has no code") });
-            }
-            tracing::info!(name = contract.name, %address, "deployed");
-            deployments.contracts.insert(contract.name.into(), address);
-        }
+        chain.deterministic(&args, &mut deployments, wave, &mut shutdown).await?;
     }
     let signer = match args.paymaster_signer {
         Some(address) => Some(address),
         None => ande_sender::optional_signer(args.paymaster_signer_key_file.as_deref(), None, "paymaster signer")?.map(|k| k.address()),
     };
     if let Some(signer) = signer {
-        let paymaster = paymaster(&args, &node, chain_id, signer, deployments.contracts.get(PAYMASTER).copied(), &mut sender, &mut shutdown).await?;
+        let paymaster = paymaster(&args, &mut chain, signer, deployments.contracts.get(PAYMASTER).copied(), &mut shutdown).await?;
         deployments.contracts.insert(PAYMASTER.into(), paymaster);
     }
     deployments.save(&out)?;
+    if args.bridge.remote_rpc_url.is_some() {
+        bridge::deploy(&args, &mut chain, &mut deployments, &mut shutdown).await?;
+        deployments.save(&out)?;
+    }
     tracing::info!(file = %out.display(), contracts = deployments.contracts.len(), "deployments written");
     Ok(deployments)
 }
 
+/// One chain the deploy writes to: its node, and the deployer's sender, opened on first need.
+struct Chain {
+    node: NodeClient,
+    chain_id: u64,
+    sender: Option<Sender>,
+}
+
+impl Chain {
+    async fn connect(url: &str, expected: Option<u64>, shutdown: &mut watch::Receiver<bool>) -> Result<Self, DeployError> {
+        let node = NodeClient::new(url)?;
+        let Some(chain_id) = wait_for_node(&node, shutdown).await else { return Err(DeployError::Stopped) };
+        ensure_chain_id(expected, chain_id, format!("the node at {url}"))?;
+        if node.code(create2::PROXY).await?.is_empty() {
+            return Err(DeployError::NoProxy(create2::PROXY));
+        }
+        Ok(Chain { node, chain_id, sender: None })
+    }
+
+    /// The deployments recorded at `path` for this chain (none if they are another chain's).
+    fn load(&self, args: &DeployArgs, path: &std::path::Path) -> Result<Deployments, DeployError> {
+        let mut deployments = Deployments::load(path)?.filter(|d| d.chain_id == self.chain_id).unwrap_or_default();
+        deployments.chain_id = self.chain_id;
+        if deployments.network.is_empty() {
+            deployments.network = args.network.clone();
+        }
+        deployments.contracts.insert("create2Deployer".into(), create2::PROXY);
+        Ok(deployments)
+    }
+
+    async fn sender(&mut self, args: &DeployArgs, missing: &[&str]) -> Result<&Sender, DeployError> {
+        if self.sender.is_none() {
+            self.sender = Some(open_sender(args, self.node.clone(), self.chain_id, missing).await?);
+        }
+        Ok(self.sender.as_ref().expect("opened above"))
+    }
+
+    /// Sends `txs` together and waits until each is mined successfully.
+    async fn send(&mut self, args: &DeployArgs, txs: &[Tx], shutdown: &mut watch::Receiver<bool>) -> Result<Vec<ande_sender::Record>, DeployError> {
+        let names: Vec<&str> = txs.iter().map(|t| t.name.as_str()).collect();
+        let sender = self.sender(args, &names).await?;
+        send_all(args, sender, txs, shutdown).await
+    }
+
+    /// Deploys through the CREATE2 proxy those of `wave` that have no code yet, and records all.
+    async fn deterministic(&mut self, args: &DeployArgs, deployments: &mut Deployments, wave: Vec<create2::Create2>, shutdown: &mut watch::Receiver<bool>) -> Result<(), DeployError> {
+        let mut missing = Vec::new();
+        for contract in wave {
+            let address = contract.address();
+            if self.node.code(address).await?.is_empty() {
+                missing.push(contract);
+            } else {
+                tracing::info!(name = contract.name, %address, chain = self.chain_id, "present");
+                deployments.contracts.insert(contract.name.into(), address);
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let txs: Vec<Tx> = missing
+            .iter()
+            .map(|c| Tx { name: c.name.into(), key: format!("deploy:{}:{:#x}", c.name, c.address()), to: Some(create2::PROXY), input: c.calldata(), value: U256::ZERO })
+            .collect();
+        self.send(args, &txs, shutdown).await?;
+        for contract in &missing {
+            let address = contract.address();
+            self.has_code(contract.name, address).await?;
+            tracing::info!(name = contract.name, %address, chain = self.chain_id, "deployed");
+            deployments.contracts.insert(contract.name.into(), address);
+        }
+        Ok(())
+    }
+
+    /// The address of the contract a transaction sent through this chain's sender created.
+    fn created_by(&self, record: &ande_sender::Record) -> Address {
+        self.sender.as_ref().expect("the record was sent through it").address().create(record.nonce)
+    }
+
+    async fn has_code(&self, name: &str, address: Address) -> Result<(), DeployError> {
+        if self.node.code(address).await?.is_empty() {
+            return Err(DeployError::Failed { name: name.into(), reason: format!("mined, but {address} has no code") });
+        }
+        Ok(())
+    }
+}
+
 /// The VerifyingPaymaster for `signer`: the one recorded if it has code and that signer, else a
 /// new one; its deposit topped up to `--paymaster-deposit`.
-async fn paymaster(args: &DeployArgs, node: &NodeClient, chain_id: u64, signer: Address, recorded: Option<Address>, sender: &mut Option<Sender>, shutdown: &mut watch::Receiver<bool>) -> Result<Address, DeployError> {
+async fn paymaster(args: &DeployArgs, chain: &mut Chain, signer: Address, recorded: Option<Address>, shutdown: &mut watch::Receiver<bool>) -> Result<Address, DeployError> {
+    let node = chain.node.clone();
     let mut found = None;
     if let Some(address) = recorded
         && !node.code(address).await?.is_empty()
@@ -179,31 +243,21 @@ async fn paymaster(args: &DeployArgs, node: &NodeClient, chain_id: u64, signer: 
     let address = match found {
         Some(address) => address,
         None => {
-            let sender = match sender {
-                Some(s) => &*s,
-                None => &*sender.insert(open_sender(args, node.clone(), chain_id, &[PAYMASTER]).await?),
-            };
-            let init_code: Bytes = [Contract::VerifyingPaymasterV07.creation_code().as_ref(), &(create2::ENTRY_POINT_V07, signer).abi_encode()].concat().into();
+            let init_code = Contract::VerifyingPaymasterV07.init_code((create2::ENTRY_POINT_V07, signer));
             let tx = Tx { name: PAYMASTER.into(), key: format!("deploy:{PAYMASTER}:{signer:#x}"), to: None, input: init_code, value: U256::ZERO };
-            let record = send_all(args, sender, &[tx], shutdown).await?.remove(0);
-            let address = sender.address().create(record.nonce);
-            if node.code(address).await?.is_empty() {
-                return Err(DeployError::Failed { name: PAYMASTER.into(), reason: format!("mined, but {address} has no code") });
-            }
+            let record = chain.send(args, &[tx], shutdown).await?.remove(0);
+            let address = chain.created_by(&record);
+            chain.has_code(PAYMASTER, address).await?;
             tracing::info!(name = PAYMASTER, %address, %signer, "deployed");
             address
         }
     };
     let deposit = node.call(create2::ENTRY_POINT_V07, &IEntryPoint::balanceOfCall { account: address }.abi_encode()).await.map(|o| U256::from_be_slice(o.get(..32).unwrap_or_default()))?;
     if deposit < args.paymaster_deposit {
-        let sender = match sender {
-            Some(s) => &*s,
-            None => &*sender.insert(open_sender(args, node.clone(), chain_id, &["the paymaster's deposit"]).await?),
-        };
         let input = IVerifyingPaymaster::depositCall {}.abi_encode().into();
         let key = format!("deposit:{address:#x}:{}", args.paymaster_deposit);
         let tx = Tx { name: "the paymaster's deposit".into(), key, to: Some(address), input, value: args.paymaster_deposit - deposit };
-        send_all(args, sender, &[tx], shutdown).await?;
+        chain.send(args, &[tx], shutdown).await?;
         tracing::info!(paymaster = %address, deposit = %args.paymaster_deposit, "paymaster deposit topped up");
     }
     Ok(address)
