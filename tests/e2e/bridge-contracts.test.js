@@ -6,87 +6,19 @@
 // distinct ids, a threshold the ISM enforces, a key that is no validator refused, no replay.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
-import { concat, createPublicClient, createWalletClient, decodeEventLog, defineChain, encodePacked, getContract, http, keccak256, pad, parseEther, toHex } from 'viem';
+import { getContract, pad, parseEther } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { DEV_KEYS, runAnde, startAnvil, startNode, tempDir } from './lib/node.js';
-import { hyperlane } from '../../scripts/vendor-contracts.mjs';
+import { ABI, DEPLOYER, VALIDATORS, chainClients, deployBridge, dispatched, processMessage, signedMetadata } from './lib/bridge.js';
 
-const DEPLOYER = DEV_KEYS[1];
-// Validators are keys of their own, never funded: they only sign.
-const VALIDATOR_KEYS = [
-  '0x1000000000000000000000000000000000000000000000000000000000000001',
-  '0x1000000000000000000000000000000000000000000000000000000000000002',
-  '0x1000000000000000000000000000000000000000000000000000000000000003',
-];
-const VALIDATORS = VALIDATOR_KEYS.map((k) => privateKeyToAccount(k));
 const STRANGER = privateKeyToAccount('0x2000000000000000000000000000000000000000000000000000000000000001');
-const ABI = Object.fromEntries(['Mailbox', 'MerkleTreeHook', 'HypNative', 'HypERC20', 'StaticMessageIdMultisigIsm'].map((n) => [n, hyperlane(n).abi]));
-
-function chainClients(rpcUrl, id, key) {
-  const chain = defineChain({ id, name: `chain ${id}`, nativeCurrency: { name: 'Native', symbol: 'NAT', decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
-  const account = privateKeyToAccount(key);
-  return {
-    id,
-    account,
-    public: createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 100 }),
-    wallet: createWalletClient({ chain, account, transport: http(rpcUrl) }),
-  };
-}
-
-async function deploy(node, anvil, { dir = tempDir(), dataDir = tempDir(), key = DEPLOYER, threshold = 2, remoteChainId = 31337 } = {}) {
-  const out = path.join(dir, 'local.json');
-  const args = ['deploy', '--rpc-url', node.rpcUrl, '--chain-id', '1234', '--out', out, '--data-dir', dataDir,
-    ...(key ? ['--private-key', key] : []),
-    '--bridge-remote-rpc-url', anvil.rpcUrl, '--bridge-remote-chain-id', String(remoteChainId),
-    '--bridge-validators', VALIDATORS.map((v) => v.address).join(','), '--bridge-threshold', String(threshold)];
-  const result = await runAnde(args, { timeout: 180_000 });
-  const read = (name) => JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8'));
-  return { ...result, dir, dataDir, local: result.code === 0 ? read('local.json') : null, remote: result.code === 0 ? read('l1-local.json') : null };
-}
-
-/** What a Hyperlane validator signs for the latest message of `origin`'s tree. */
-async function checkpoint(origin, contracts, messageId) {
-  const tree = getContract({ address: contracts.merkleTreeHook, abi: ABI.MerkleTreeHook, client: origin.public });
-  const [root, index] = await tree.read.latestCheckpoint();
-  const domainHash = keccak256(encodePacked(['uint32', 'bytes32', 'string'], [origin.id, pad(contracts.merkleTreeHook), 'HYPERLANE']));
-  const digest = keccak256(encodePacked(['bytes32', 'bytes32', 'uint32', 'bytes32'], [domainHash, root, index, messageId]));
-  return { root, index, digest };
-}
-
-/** The message-id multisig ISM's metadata: signatures in the validators' (ascending) order. */
-async function metadata(origin, contracts, messageId, signers) {
-  const { root, index, digest } = await checkpoint(origin, contracts, messageId);
-  const ordered = [...signers].sort((a, b) => (BigInt(a.address) < BigInt(b.address) ? -1 : 1));
-  const signatures = await Promise.all(ordered.map((s) => s.signMessage({ message: { raw: digest } })));
-  return concat([pad(contracts.merkleTreeHook), root, toHex(index, { size: 4 }), ...signatures]);
-}
-
-/** The Dispatch events of a transaction: Hyperlane messages and their ids. */
-async function dispatched(client, hash) {
-  const receipt = await client.public.waitForTransactionReceipt({ hash, timeout: 30_000 });
-  assert.equal(receipt.status, 'success', `transaction ${hash}`);
-  return receipt.logs.flatMap((log) => {
-    try {
-      const event = decodeEventLog({ abi: ABI.Mailbox, data: log.data, topics: log.topics });
-      return event.eventName === 'Dispatch' ? [{ message: event.args.message, id: keccak256(event.args.message) }] : [];
-    } catch {
-      return [];
-    }
-  });
-}
-
-async function processMessage(destination, contracts, meta, message) {
-  const hash = await destination.wallet.writeContract({ address: contracts.mailbox, abi: ABI.Mailbox, functionName: 'process', args: [meta, message] });
-  return destination.public.waitForTransactionReceipt({ hash, timeout: 30_000 });
-}
 
 test('ande deploy puts Hyperlane on both chains: ANDE there and back, the ISM enforcing its validators', async () => {
   const node = await startNode({ blockTime: '300ms' });
   const anvil = await startAnvil({ chainId: 31337 });
   try {
-    const first = await deploy(node, anvil);
+    const first = await deployBridge(node, anvil);
     assert.equal(first.code, 0, first.output);
     const [local, remote] = [first.local.contracts, first.remote.contracts];
     assert.equal(first.remote.chainId, 31337);
@@ -121,12 +53,12 @@ test('ande deploy puts Hyperlane on both chains: ANDE there and back, the ISM en
     // A second run sends nothing on either chain.
     const nonces = async () => [await ande.public.getTransactionCount({ address: privateKeyToAccount(DEPLOYER).address }), await l1.public.getTransactionCount({ address: privateKeyToAccount(DEPLOYER).address })];
     const before = await nonces();
-    const again = await deploy(node, anvil, { dir: first.dir, dataDir: first.dataDir });
+    const again = await deployBridge(node, anvil, { dir: first.dir, dataDir: first.dataDir });
     assert.equal(again.code, 0, again.output);
     assert.deepEqual(again.local, first.local);
     assert.deepEqual(again.remote, first.remote);
     assert.deepEqual(await nonces(), before, 'nothing sent the second time');
-    const keyless = await deploy(node, anvil, { dir: first.dir, dataDir: first.dataDir, key: null });
+    const keyless = await deployBridge(node, anvil, { dir: first.dir, dataDir: first.dataDir, key: null });
     assert.equal(keyless.code, 0, keyless.output);
 
     // ANDE to the other chain: locked here, minted there, exact to the wei.
@@ -138,17 +70,17 @@ test('ande deploy puts Hyperlane on both chains: ANDE there and back, the ISM en
     assert.equal(await ande.public.getBalance({ address: local.warpAnde }), lockedBefore + amount, 'locked on AndeChain');
 
     // One signature of a threshold of two: refused. A key that is no validator: refused.
-    await assert.rejects(processMessage(l1, remote, await metadata(ande, local, out.id, [VALIDATORS[0]]), out.message));
-    await assert.rejects(processMessage(l1, remote, await metadata(ande, local, out.id, [VALIDATORS[0], STRANGER]), out.message), /!threshold/);
+    await assert.rejects(processMessage(l1, remote, await signedMetadata(ande, local, out.id, [VALIDATORS[0]]), out.message));
+    await assert.rejects(processMessage(l1, remote, await signedMetadata(ande, local, out.id, [VALIDATORS[0], STRANGER]), out.message), /!threshold/);
     const isDelivered = () => l1.public.readContract({ address: remote.mailbox, abi: ABI.Mailbox, functionName: 'delivered', args: [out.id] });
     assert.equal(await isDelivered(), false, 'refused: not delivered');
-    const delivery = await processMessage(l1, remote, await metadata(ande, local, out.id, [VALIDATORS[2], VALIDATORS[0]]), out.message);
+    const delivery = await processMessage(l1, remote, await signedMetadata(ande, local, out.id, [VALIDATORS[2], VALIDATORS[0]]), out.message);
     assert.equal(delivery.status, 'success');
     const wrapped = getContract({ address: remote.warpAnde, abi: ABI.HypERC20, client: l1.public });
     assert.equal(await wrapped.read.balanceOf([recipient]), amount, 'minted on the other chain, to the wei');
     assert.equal(await wrapped.read.symbol(), 'WANDE');
     assert.equal(await isDelivered(), true);
-    await assert.rejects(processMessage(l1, remote, await metadata(ande, local, out.id, VALIDATORS), out.message), /delivered/i, 'no second delivery');
+    await assert.rejects(processMessage(l1, remote, await signedMetadata(ande, local, out.id, VALIDATORS), out.message), /delivered/i, 'no second delivery');
 
     // And back: burned there, released here.
     await l1.wallet.sendTransaction({ to: recipient, value: parseEther('1') });
@@ -157,7 +89,7 @@ test('ande deploy puts Hyperlane on both chains: ANDE there and back, the ISM en
     const backHash = await holder.wallet.writeContract({ address: remote.warpAnde, abi: ABI.HypERC20, functionName: 'transferRemote', args: [1234, pad(back), amount] });
     const [home] = await dispatched(holder, backHash);
     assert.equal(await wrapped.read.balanceOf([recipient]), 0n, 'burned on the other chain');
-    const release = await processMessage(ande, local, await metadata(l1, remote, home.id, VALIDATORS.slice(0, 2)), home.message);
+    const release = await processMessage(ande, local, await signedMetadata(l1, remote, home.id, VALIDATORS.slice(0, 2)), home.message);
     assert.equal(release.status, 'success');
     assert.equal(await ande.public.getBalance({ address: back }), amount, 'released on AndeChain, to the wei');
     assert.equal(await ande.public.getBalance({ address: local.warpAnde }), lockedBefore, 'nothing left locked');
@@ -185,10 +117,10 @@ test('the bridge deploy refuses what cannot work, saying why', async () => {
   const node = await startNode({ blockTime: '300ms' });
   const anvil = await startAnvil({ chainId: 31337 });
   try {
-    const threshold = await deploy(node, anvil, { threshold: 4 });
+    const threshold = await deployBridge(node, anvil, { threshold: 4 });
     assert.notEqual(threshold.code, 0);
     assert.match(threshold.output, /threshold of 4 needs between 1 and 3 validators/);
-    const wrongChain = await deploy(node, anvil, { remoteChainId: 5 });
+    const wrongChain = await deployBridge(node, anvil, { remoteChainId: 5 });
     assert.notEqual(wrongChain.code, 0);
     assert.match(wrongChain.output, /31337/);
     const same = await runAnde(['deploy', '--rpc-url', node.rpcUrl, '--private-key', DEPLOYER, '--out', path.join(tempDir(), 'local.json'), '--data-dir', tempDir(),

@@ -52,6 +52,9 @@ enum Command {
     /// Run the dApp (3000): the static export of frontend/, its run-time configuration, and
     /// same-origin proxies to the node, the faucet, the bundler and the paymaster.
     Frontend(ande_frontend::FrontendArgs),
+    /// Run a bridge validator (9440): signs the origin chain's messages once final, as
+    /// Hyperlane's validators do, and serves the signed checkpoints.
+    Validator(ande_bridge::ValidatorArgs),
     /// Deploy the stack's contracts (through the deterministic CREATE2 proxy, skipping what is
     /// there) and write their addresses to deployments/<network>.json.
     Deploy(ande_deploy::DeployArgs),
@@ -139,6 +142,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Command::Bundler(args) => ande_bundler::run(args, shutdown).await.wrap_err("ande bundler failed"),
         Command::Paymaster(args) => ande_paymaster::run(args, shutdown).await.wrap_err("ande paymaster failed"),
         Command::Frontend(args) => ande_frontend::run(args, shutdown).await.wrap_err("ande frontend failed"),
+        Command::Validator(args) => ande_bridge::validator::run(args, shutdown).await.wrap_err("ande validator failed"),
         Command::Deploy(args) => ande_deploy::run(args, shutdown).await.map(drop).wrap_err("ande deploy failed"),
         Command::Probe(args) => probe::probe(&args).map_err(|reason| eyre::eyre!("unhealthy: {}: {reason}", args.url)),
         Command::CelestiaToken(args) => celestia_token::run(&args),

@@ -129,8 +129,15 @@ alloy_sol_types::sol! {
         event InsertedIntoTree(bytes32 messageId, uint32 index);
 
         function count() external view returns (uint32);
+        function deployedBlock() external view returns (uint256);
         function root() external view returns (bytes32);
         function latestCheckpoint() external view returns (bytes32 root, uint32 index);
+    }
+
+    interface IValidatorAnnounce {
+        function announce(address validator, string calldata storageLocation, bytes calldata signature) external returns (bool);
+        function getAnnouncedStorageLocations(address[] calldata validators) external view returns (string[][] memory);
+        function getAnnouncementDigest(string memory storageLocation) external view returns (bytes32);
     }
 
     /// Hyperlane's static message-id multisig ISM factory: one ISM per (validators, threshold),

@@ -17,6 +17,7 @@ use alloy_sol_types::{SolCall, SolValue};
 use ande_chain::Deployments;
 use ande_contracts::Contract;
 use ande_contracts::abi::{IMailbox, IMultisigIsmFactory, IWarpRoute};
+use ande_contracts::bridge::{ISM, ISM_FACTORY, MAILBOX, MERKLE_TREE_HOOK, PAUSABLE_HOOK, VALIDATOR_ANNOUNCE, WARP_ANDE, WARP_ETH};
 use ande_contracts::create2::Create2;
 use std::path::PathBuf;
 use tokio::sync::watch;
@@ -61,13 +62,6 @@ impl BridgeArgs {
     }
 }
 
-pub const MAILBOX: &str = "mailbox";
-pub const MERKLE_TREE_HOOK: &str = "merkleTreeHook";
-pub const PAUSABLE_HOOK: &str = "pausableHook";
-pub const VALIDATOR_ANNOUNCE: &str = "validatorAnnounce";
-pub const ISM_FACTORY: &str = "messageIdMultisigIsmFactory";
-pub const ISM: &str = "messageIdMultisigIsm";
-
 /// A warp route's side on one chain.
 struct Route {
     name: &'static str,
@@ -82,12 +76,12 @@ enum Token {
 }
 
 const ANDE_SIDE: [Route; 2] = [
-    Route { name: "warpAnde", token: Token::Native },
-    Route { name: "warpEth", token: Token::Wrapped { name: "Wrapped Ether", symbol: "WETH" } },
+    Route { name: WARP_ANDE, token: Token::Native },
+    Route { name: WARP_ETH, token: Token::Wrapped { name: "Wrapped Ether", symbol: "WETH" } },
 ];
 const REMOTE_SIDE: [Route; 2] = [
-    Route { name: "warpAnde", token: Token::Wrapped { name: "Wrapped ANDE", symbol: "WANDE" } },
-    Route { name: "warpEth", token: Token::Native },
+    Route { name: WARP_ANDE, token: Token::Wrapped { name: "Wrapped ANDE", symbol: "WANDE" } },
+    Route { name: WARP_ETH, token: Token::Native },
 ];
 
 /// Deploys the bridge on `local` (AndeChain) and on the other chain, enrolls the routes with

@@ -271,6 +271,16 @@ export async function startPaymaster(node, contract, { key, dataDir = tempDir('a
   return spawnService('ande paymaster', paymasterArgs, env, `${paymaster.url}/health`, paymaster);
 }
 
+/** Runs `ande validator` for the origin chain at `rpcUrl` (its deployments file `deployments`),
+ * signing with `key`; resolves once /health answers (halted or not). */
+export async function startValidator(rpcUrl, deployments, key, { dataDir = tempDir('ande-validator-'), args = [], env = {} } = {}) {
+  const port = await freePort();
+  const validator = { url: `http://127.0.0.1:${port}`, dataDir, key };
+  const validatorArgs = ['validator', '--rpc-url', rpcUrl, '--deployments', deployments, '--private-key', key,
+    '--data-dir', dataDir, '--port', String(port), '--interval', '200ms', ...args];
+  return spawnService('ande validator', validatorArgs, env, `${validator.url}/health`, validator, () => true);
+}
+
 /** Deploys the stack's contracts on `node` with `ande deploy`; their addresses. */
 export async function deployContracts(node, { key = DEV_KEYS[1], args = [], out = path.join(tempDir('ande-deployments-'), 'deployments.json') } = {}) {
   const { code, output } = await runAnde(['deploy', '--rpc-url', node.rpcUrl, '--private-key', key, '--out', out, '--data-dir', tempDir(), ...args], { timeout: 120_000 });

@@ -1,0 +1,83 @@
+// The bridge's tests' common parts: Hyperlane's ABIs from @hyperlane-xyz/core, a deploy of the
+// bridge between `ande node` and anvil, and the checkpoint and ISM metadata formats.
+import fs from 'node:fs';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+import { concat, createPublicClient, createWalletClient, decodeEventLog, defineChain, encodePacked, getContract, http, keccak256, pad, toHex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { DEV_KEYS, runAnde, tempDir } from './node.js';
+import { hyperlane } from '../../../scripts/vendor-contracts.mjs';
+
+export const DEPLOYER = DEV_KEYS[1];
+// Validators are keys of their own, never funded unless a test funds them: they only sign.
+export const VALIDATOR_KEYS = [
+  '0x1000000000000000000000000000000000000000000000000000000000000001',
+  '0x1000000000000000000000000000000000000000000000000000000000000002',
+  '0x1000000000000000000000000000000000000000000000000000000000000003',
+];
+export const VALIDATORS = VALIDATOR_KEYS.map((k) => privateKeyToAccount(k));
+export const ABI = Object.fromEntries(['Mailbox', 'MerkleTreeHook', 'HypNative', 'HypERC20', 'StaticMessageIdMultisigIsm', 'ValidatorAnnounce'].map((n) => [n, hyperlane(n).abi]));
+
+export function chainClients(rpcUrl, id, key) {
+  const chain = defineChain({ id, name: `chain ${id}`, nativeCurrency: { name: 'Native', symbol: 'NAT', decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
+  const account = privateKeyToAccount(key);
+  return {
+    id,
+    account,
+    public: createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 100 }),
+    wallet: createWalletClient({ chain, account, transport: http(rpcUrl) }),
+  };
+}
+
+/** `ande deploy` of the bridge between `node` (AndeChain, 1234) and `anvil` (31337). */
+export async function deployBridge(node, anvil, { dir = tempDir(), dataDir = tempDir(), key = DEPLOYER, threshold = 2, remoteChainId = 31337 } = {}) {
+  const out = path.join(dir, 'local.json');
+  const args = ['deploy', '--rpc-url', node.rpcUrl, '--chain-id', '1234', '--out', out, '--data-dir', dataDir,
+    ...(key ? ['--private-key', key] : []),
+    '--bridge-remote-rpc-url', anvil.rpcUrl, '--bridge-remote-chain-id', String(remoteChainId),
+    '--bridge-validators', VALIDATORS.map((v) => v.address).join(','), '--bridge-threshold', String(threshold)];
+  const result = await runAnde(args, { timeout: 180_000 });
+  const read = (name) => JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8'));
+  return { ...result, dir, dataDir, localFile: out, remoteFile: path.join(dir, 'l1-local.json'), local: result.code === 0 ? read('local.json') : null, remote: result.code === 0 ? read('l1-local.json') : null };
+}
+
+/** The digest a Hyperlane validator signs (before EIP-191) for a message of `origin`. */
+export function checkpointDigest(originDomain, merkleTreeHook, root, index, messageId) {
+  const domainHash = keccak256(encodePacked(['uint32', 'bytes32', 'string'], [originDomain, pad(merkleTreeHook), 'HYPERLANE']));
+  return keccak256(encodePacked(['bytes32', 'bytes32', 'uint32', 'bytes32'], [domainHash, root, index, messageId]));
+}
+
+/** The message-id multisig ISM's metadata: `signed` is [{ signer, signature }], put in the
+ * validators' (ascending) order. */
+export function ismMetadata(merkleTreeHook, root, index, signed) {
+  const ordered = [...signed].sort((a, b) => (BigInt(a.signer) < BigInt(b.signer) ? -1 : 1));
+  return concat([pad(merkleTreeHook), root, toHex(index, { size: 4 }), ...ordered.map((s) => s.signature)]);
+}
+
+/** The test itself signing the latest checkpoint of `origin`'s tree as `signers`. */
+export async function signedMetadata(origin, contracts, messageId, signers) {
+  const tree = getContract({ address: contracts.merkleTreeHook, abi: ABI.MerkleTreeHook, client: origin.public });
+  const [root, index] = await tree.read.latestCheckpoint();
+  const digest = checkpointDigest(origin.id, contracts.merkleTreeHook, root, index, messageId);
+  const signed = await Promise.all(signers.map(async (s) => ({ signer: s.address, signature: await s.signMessage({ message: { raw: digest } }) })));
+  return ismMetadata(contracts.merkleTreeHook, root, index, signed);
+}
+
+/** The Dispatch events of a transaction: Hyperlane messages and their ids. */
+export async function dispatched(client, hash) {
+  const receipt = await client.public.waitForTransactionReceipt({ hash, timeout: 30_000 });
+  assert.equal(receipt.status, 'success', `transaction ${hash}`);
+  return receipt.logs.flatMap((log) => {
+    try {
+      const event = decodeEventLog({ abi: ABI.Mailbox, data: log.data, topics: log.topics });
+      return event.eventName === 'Dispatch' ? [{ message: event.args.message, id: keccak256(event.args.message), block: receipt.blockNumber }] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+export async function processMessage(destination, contracts, meta, message) {
+  const hash = await destination.wallet.writeContract({ address: contracts.mailbox, abi: ABI.Mailbox, functionName: 'process', args: [meta, message] });
+  return destination.public.waitForTransactionReceipt({ hash, timeout: 30_000 });
+}
