@@ -100,7 +100,7 @@ test('ande deploy puts Hyperlane on both chains: ANDE there and back, the ISM en
     const small = parseEther('0.01');
     let sameBlock = null;
     for (let attempt = 0; attempt < 5 && !sameBlock; attempt++) {
-      const hashes = await Promise.all(twins.map((c) => c.wallet.writeContract({ address: local.warpAnde, abi: ABI.HypNative, functionName: 'transferRemote', args: [31337, pad(recipient), small], value: small })));
+      const hashes = await Promise.all(twins.map((c) => c.wallet.writeContract({ address: local.warpAnde, abi: ABI.HypNative, functionName: 'transferRemote', args: [31337, pad(recipient), small], value: small, gas: 300_000n })));
       const receipts = await Promise.all(hashes.map((hash) => ande.public.waitForTransactionReceipt({ hash, timeout: 30_000 })));
       if (receipts[0].blockNumber === receipts[1].blockNumber) sameBlock = (await Promise.all(twins.map((c, i) => dispatched(c, hashes[i])))).flat();
     }

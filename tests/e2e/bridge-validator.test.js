@@ -5,22 +5,11 @@
 // validator for good.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { pad, parseEther } from 'viem';
-import { privateKeyToAccount } from 'viem/accounts';
-import { DEV_KEYS, LOCAL_GENESIS, rpc, startAnvil, startDa, startNode, startValidator, tempDir, waitFor } from './lib/node.js';
-import { ABI, VALIDATOR_KEYS, VALIDATORS, chainClients, deployBridge, dispatched, ismMetadata, processMessage } from './lib/bridge.js';
+import { DEV_KEYS, rpc, startAnvil, startDa, startNode, startValidator, waitFor } from './lib/node.js';
+import { ABI, VALIDATOR_KEYS, VALIDATORS, chainClients, deployBridge, dispatched, ismMetadata, processMessage, startSequencer } from './lib/bridge.js';
 
-const SEQUENCER = JSON.parse(fs.readFileSync(LOCAL_GENESIS, 'utf8')).config.ande.sequencerAddress;
-const SEQUENCER_KEY = DEV_KEYS.find((key) => privateKeyToAccount(key).address.toLowerCase() === SEQUENCER.toLowerCase());
 const RECIPIENT = '0x00000000000000000000000000000000000000b1';
-
-async function startSequencer(da, { datadir } = {}) {
-  const keyFile = path.join(tempDir('ande-seq-key-'), 'sequencer.key');
-  fs.writeFileSync(keyFile, `${SEQUENCER_KEY}\n`, { mode: 0o600 });
-  return startNode({ datadir, blockTime: '200ms', env: { DA_URL: da.url, DA_NAMESPACE: 'e2e-bridge', DA_BATCH_INTERVAL: '600ms', DA_RETRY_MAX: '500ms', SEQUENCER_KEY_FILE: keyFile } });
-}
 
 const get = async (validator, file) => {
   const res = await fetch(`${validator.url}/checkpoints/${file}`);

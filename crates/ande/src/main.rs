@@ -55,6 +55,9 @@ enum Command {
     /// Run a bridge validator (9440): signs the origin chain's messages once final, as
     /// Hyperlane's validators do, and serves the signed checkpoints.
     Validator(ande_bridge::ValidatorArgs),
+    /// Run the bridge relayer (9450): delivers every message between AndeChain and the other
+    /// chain once, with the validators' signatures; its status API is /messages.
+    Relayer(ande_bridge::RelayerArgs),
     /// Deploy the stack's contracts (through the deterministic CREATE2 proxy, skipping what is
     /// there) and write their addresses to deployments/<network>.json.
     Deploy(ande_deploy::DeployArgs),
@@ -142,6 +145,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Command::Bundler(args) => ande_bundler::run(args, shutdown).await.wrap_err("ande bundler failed"),
         Command::Paymaster(args) => ande_paymaster::run(args, shutdown).await.wrap_err("ande paymaster failed"),
         Command::Frontend(args) => ande_frontend::run(args, shutdown).await.wrap_err("ande frontend failed"),
+        Command::Relayer(args) => ande_bridge::relayer::run(args, shutdown).await.wrap_err("ande relayer failed"),
         Command::Validator(args) => ande_bridge::validator::run(args, shutdown).await.wrap_err("ande validator failed"),
         Command::Deploy(args) => ande_deploy::run(args, shutdown).await.map(drop).wrap_err("ande deploy failed"),
         Command::Probe(args) => probe::probe(&args).map_err(|reason| eyre::eyre!("unhealthy: {}: {reason}", args.url)),

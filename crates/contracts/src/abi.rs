@@ -122,6 +122,8 @@ alloy_sol_types::sol! {
         function setDefaultHook(address hook) external;
         function setRequiredHook(address hook) external;
         function delivered(bytes32 id) external view returns (bool);
+        function recipientIsm(address recipient) external view returns (address);
+        function deployedBlock() external view returns (uint256);
         function process(bytes calldata metadata, bytes calldata message) external payable;
     }
 

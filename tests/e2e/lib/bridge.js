@@ -5,7 +5,7 @@ import path from 'node:path';
 import assert from 'node:assert/strict';
 import { concat, createPublicClient, createWalletClient, decodeEventLog, defineChain, encodePacked, getContract, http, keccak256, pad, toHex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { DEV_KEYS, runAnde, tempDir } from './node.js';
+import { DEV_KEYS, LOCAL_GENESIS, runAnde, startAnvil, startDa, startNode, startRelayer, startValidator, tempDir } from './node.js';
 import { hyperlane } from '../../../scripts/vendor-contracts.mjs';
 
 export const DEPLOYER = DEV_KEYS[1];
@@ -80,4 +80,90 @@ export async function dispatched(client, hash) {
 export async function processMessage(destination, contracts, meta, message) {
   const hash = await destination.wallet.writeContract({ address: contracts.mailbox, abi: ABI.Mailbox, functionName: 'process', args: [meta, message] });
   return destination.public.waitForTransactionReceipt({ hash, timeout: 30_000 });
+}
+
+const SEQUENCER = JSON.parse(fs.readFileSync(LOCAL_GENESIS, 'utf8')).config.ande.sequencerAddress;
+const SEQUENCER_KEY = DEV_KEYS.find((key) => privateKeyToAccount(key).address.toLowerCase() === SEQUENCER.toLowerCase());
+
+/** The sequencer posting its blocks to `da` (200 ms blocks). */
+export async function startSequencer(da, { datadir } = {}) {
+  const keyFile = path.join(tempDir('ande-seq-key-'), 'sequencer.key');
+  fs.writeFileSync(keyFile, `${SEQUENCER_KEY}\n`, { mode: 0o600 });
+  return startNode({ datadir, blockTime: '200ms', env: { DA_URL: da.url, DA_NAMESPACE: 'e2e-bridge', DA_BATCH_INTERVAL: '600ms', DA_RETRY_MAX: '500ms', SEQUENCER_KEY_FILE: keyFile } });
+}
+
+export const RELAYER_KEY = DEV_KEYS[4];
+const FUNDER = DEV_KEYS[7];
+
+/** Validators of `chain` ('ande': final on DA; 'l1': 1 confirmation on anvil). */
+export function startValidators(bridge, chain, keys) {
+  return Promise.all(keys.map((key) => chain === 'ande'
+    ? startValidator(bridge.node.internalUrl, bridge.deployed.localFile, key, { args: ['--chain-id', '1234'] })
+    : startValidator(bridge.anvil.rpcUrl, bridge.deployed.remoteFile, key, { args: ['--chain-id', '31337', '--finality', 'depth', '--confirmations', '1'] })));
+}
+
+export function startBridgeRelayer(bridge, { dataDir, args = [] } = {}) {
+  return startRelayer(bridge.node, bridge.anvil.rpcUrl, { deployments: bridge.deployed.localFile, remoteDeployments: bridge.deployed.remoteFile, key: RELAYER_KEY, dataDir, args: ['--chain-id', '1234', '--remote-chain-id', '31337', ...args] });
+}
+
+/** The whole bridge: a sequencer on DA, anvil (1 s blocks), the contracts, `validators` validator
+ * keys run on each chain (funded, so they announce themselves) and, unless told not to, the relayer. */
+export async function startBridge({ validators = VALIDATOR_KEYS, relayer = true } = {}) {
+  const bridge = { validators: { ande: [], l1: [] } };
+  bridge.da = await startDa();
+  bridge.node = await startSequencer(bridge.da);
+  bridge.anvil = await startAnvil({ chainId: 31337, blockTime: 1 });
+  bridge.stop = async () => {
+    for (const v of [...bridge.validators.ande, ...bridge.validators.l1]) await v.stop();
+    await bridge.relayer?.stop();
+    await bridge.anvil.stop();
+    await bridge.node.stop();
+    await bridge.da.stop();
+  };
+  try {
+    bridge.deployed = await deployBridge(bridge.node, bridge.anvil);
+    assert.equal(bridge.deployed.code, 0, bridge.deployed.output);
+    bridge.local = bridge.deployed.local.contracts;
+    bridge.remote = bridge.deployed.remote.contracts;
+    bridge.ande = chainClients(bridge.node.rpcUrl, 1234, FUNDER);
+    bridge.l1 = chainClients(bridge.anvil.rpcUrl, 31337, FUNDER);
+    for (const client of [bridge.ande, bridge.l1]) {
+      for (const v of VALIDATORS) {
+        await client.public.waitForTransactionReceipt({ hash: await client.wallet.sendTransaction({ to: v.address, value: 10n ** 17n }) });
+      }
+    }
+    bridge.validators.ande = await startValidators(bridge, 'ande', validators);
+    bridge.validators.l1 = await startValidators(bridge, 'l1', validators);
+    if (relayer) bridge.relayer = await startBridgeRelayer(bridge);
+    return bridge;
+  } catch (e) {
+    await bridge.stop();
+    throw e;
+  }
+}
+
+/** The relayer's record of message `id`. */
+export async function status(relayer, id) {
+  const res = await fetch(`${relayer.url}/messages/${id}`);
+  return res.status === 200 ? res.json() : null;
+}
+
+/** Waits until the relayer has delivered `id`; the states it was seen in, in order. */
+export async function delivered(relayer, id, { timeout = 60_000 } = {}) {
+  const seen = [];
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    last = await status(relayer, id);
+    if (last && seen.at(-1) !== last.state) seen.push(last.state);
+    if (last?.state === 'delivered') return { record: last, seen };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`message ${id} not delivered within ${timeout} ms; last seen: ${JSON.stringify(last)}`);
+}
+
+/** The Mailbox's Process events on `client`'s chain: message ids, with repeats if any. */
+export async function processed(client, mailbox) {
+  const logs = await client.public.getContractEvents({ address: mailbox, abi: ABI.Mailbox, eventName: 'ProcessId', fromBlock: 0n });
+  return logs.map((l) => l.args.messageId);
 }

@@ -281,6 +281,16 @@ export async function startValidator(rpcUrl, deployments, key, { dataDir = tempD
   return spawnService('ande validator', validatorArgs, env, `${validator.url}/health`, validator, () => true);
 }
 
+/** Runs `ande relayer` between AndeChain (`node`) and the other chain, their deployments files
+ * given; resolves once /health answers 200. */
+export async function startRelayer(node, remoteRpcUrl, { deployments, remoteDeployments, key, dataDir = tempDir('ande-relayer-'), args = [], env = {} } = {}) {
+  const port = await freePort();
+  const relayer = { url: `http://127.0.0.1:${port}`, dataDir, key };
+  const relayerArgs = ['relayer', '--rpc-url', node.rpcUrl, '--deployments', deployments, '--remote-rpc-url', remoteRpcUrl,
+    '--remote-deployments', remoteDeployments, '--private-key', key, '--data-dir', dataDir, '--port', String(port), '--interval', '200ms', ...args];
+  return spawnService('ande relayer', relayerArgs, env, `${relayer.url}/health`, relayer);
+}
+
 /** Deploys the stack's contracts on `node` with `ande deploy`; their addresses. */
 export async function deployContracts(node, { key = DEV_KEYS[1], args = [], out = path.join(tempDir('ande-deployments-'), 'deployments.json') } = {}) {
   const { code, output } = await runAnde(['deploy', '--rpc-url', node.rpcUrl, '--private-key', key, '--out', out, '--data-dir', tempDir(), ...args], { timeout: 120_000 });

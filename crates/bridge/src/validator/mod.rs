@@ -13,7 +13,9 @@
 
 use crate::checkpoint::{Checkpoint, CheckpointWithMessageId, JsonSignature};
 use crate::merkle::MerkleTree;
-use crate::store::{Insertion, Step, Store, StoreError};
+mod store;
+
+use store::{Insertion, Step, Store, StoreError};
 use alloy_primitives::{Address, B256, Bytes, U64};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
