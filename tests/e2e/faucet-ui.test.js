@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ANDE, FRONTEND_DIR, LOCAL_GENESIS, batchRange, freePort, rpc, sleep, startFaucet, startFaucetUi, startNode, tempDir, waitFor } from './lib/node.js';
+import { ANDE, DEV_KEYS, FRONTEND_DIR, LOCAL_GENESIS, batchRange, freePort, rpc, sleep, startFaucet, startFaucetUi, startNode, tempDir, waitFor } from './lib/node.js';
+import { pad, parseEther } from 'viem';
+import { ABI, chainClients, delivered, dispatched } from './lib/bridge.js';
 import { launch } from './lib/browser.js';
 
 const WALLET = '0x000000000000000000000000000000000000ba5e';
@@ -75,11 +77,13 @@ describe('faucet-ui in a browser', () => {
   });
 });
 
-test('ande up runs the node, the DA node, the faucet API, the faucet page, the explorer and the dApp together, deploys the contracts and says where everything is', async () => {
+test('ande up runs the node, the DA node, the faucet API, the faucet page, the explorer, the dApp and the bridge together, deploys the contracts and says where everything is', async () => {
   const [http, ws, metrics, api, page, da, explorer, internal, app] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [l1Http, l1Ws, l1Metrics, l1Internal, validator, l1Validator, relayer] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const dir = tempDir('ande-up-');
   const child = spawn(ANDE, ['up', '--genesis', LOCAL_GENESIS, '--datadir', path.join(dir, 'node'), '--http.port', String(http), '--ws.port', String(ws), '--metrics.port', String(metrics), '--rpc.internal-port', String(internal)], {
-    env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet'), DA_PORT: String(da), DA_BLOCK_TIME: '1s', EXPLORER_PORT: String(explorer), DEPLOYMENTS_FILE: path.join(dir, 'deployments.json'), BUNDLER_PORT: String(await freePort()), PAYMASTER_PORT: String(await freePort()), FRONTEND_PORT: String(app), FRONTEND_DIR },
+    env: { ...process.env, FAUCET_PORT: String(api), FAUCET_UI_PORT: String(page), FAUCET_DATA_DIR: path.join(dir, 'faucet'), DA_PORT: String(da), DA_BLOCK_TIME: '1s', EXPLORER_PORT: String(explorer), DEPLOYMENTS_FILE: path.join(dir, 'deployments.json'), BUNDLER_PORT: String(await freePort()), PAYMASTER_PORT: String(await freePort()), FRONTEND_PORT: String(app), FRONTEND_DIR,
+      L1_RPC_PORT: String(l1Http), L1_WS_PORT: String(l1Ws), L1_METRICS_PORT: String(l1Metrics), L1_INTERNAL_PORT: String(l1Internal), VALIDATOR_PORT: String(validator), L1_VALIDATOR_PORT: String(l1Validator), RELAYER_PORT: String(relayer) },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   let summary = '';
@@ -97,6 +101,10 @@ test('ande up runs the node, the DA node, the faucet API, the faucet page, the e
     assert.match(summary, /Paymaster +http:\/\/127\.0\.0\.1:\d+/);
     assert.match(summary, new RegExp(`dApp +http://127\\.0\\.0\\.1:${app}\\b`));
     assert.match(summary, /DEVELOPMENT ONLY/);
+    assert.match(summary, /Bridge \(Hyperlane\) to the other chain, chain id 31337 \(ETH\)/);
+    assert.match(summary, new RegExp(`Its RPC +http://127\\.0\\.0\\.1:${l1Http}\\b`));
+    assert.match(summary, new RegExp(`Relayer +http://127\\.0\\.0\\.1:${relayer}/messages`));
+    assert.match(summary, /warpAnde +0x[0-9a-fA-F]{40}/);
     assert.match(summary, /0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 10000 ANDE \(the faucet's\)/);
     assert.doesNotMatch(summary, /not answering yet/);
     const deployments = JSON.parse(fs.readFileSync(path.join(dir, 'deployments.json'), 'utf8'));
@@ -150,6 +158,15 @@ test('ande up runs the node, the DA node, the faucet API, the faucet page, the e
     assert.equal(indexed.value, (10n * 10n ** 18n).toString());
     assert.equal(indexed.to.hash, WALLET.toLowerCase());
     assert.ok(fs.existsSync(path.join(dir, 'explorer', 'explorer.db')));
+    // The bridge it runs: ANDE to the other chain, delivered by its relayer.
+    const remote = JSON.parse(fs.readFileSync(path.join(dir, 'l1-local.json'), 'utf8')).contracts;
+    const ande = chainClients(`http://127.0.0.1:${http}`, 1234, DEV_KEYS[6]);
+    const l1 = chainClients(`http://127.0.0.1:${l1Http}`, 31337, DEV_KEYS[6]);
+    const amount = parseEther('0.25');
+    const sent = await ande.wallet.writeContract({ address: deployments.contracts.warpAnde, abi: ABI.HypNative, functionName: 'transferRemote', args: [31337, pad(WALLET), amount], value: amount });
+    const [message] = await dispatched(ande, sent);
+    await delivered({ url: `http://127.0.0.1:${relayer}` }, message.id, { timeout: 60_000 });
+    assert.equal(await l1.public.readContract({ address: remote.warpAnde, abi: ABI.HypERC20, functionName: 'balanceOf', args: [WALLET] }), amount);
   } finally {
     child.kill('SIGTERM');
     assert.equal(await exited, 0);

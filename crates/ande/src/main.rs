@@ -15,7 +15,7 @@ use tokio::sync::watch;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "ande", version, about = "The AndeChain stack: sequencer, DA, faucet, explorer, bundler")]
+#[command(name = "ande", version, about = "The AndeChain stack: sequencer, DA, faucet, explorer, bundler, bridge")]
 struct Cli {
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
@@ -65,7 +65,8 @@ enum Command {
     /// blocks to the local DA node (26658), the faucet API (8081) paying from the genesis' last
     /// development key, the faucet page (3001), the explorer (4000, SQLite), the contracts
     /// deployed (deployments/local.json), the ERC-4337 bundler (4337), the sponsoring
-    /// paymaster (4338) and the dApp (3000).
+    /// paymaster (4338), the dApp (3000), and the bridge: the other chain (8547, its own
+    /// process), a validator for each chain (9440, 9441) and the relayer (9450).
     Up(ande_node::NodeArgs),
     /// Check a local service's health (the container health check): exit 0 when healthy.
     Probe(probe::ProbeArgs),

@@ -29,14 +29,18 @@ struct DevKeys {
     bundler: B256,
     /// Signs sponsorships for the VerifyingPaymaster (no transactions).
     paymaster: B256,
+    /// Signs the bridge's checkpoints on both chains (and announces them).
+    validator: B256,
+    /// Delivers the bridge's messages on both chains.
+    relayer: B256,
     faucet: B256,
     all: Vec<(Address, B256)>,
 }
 
 fn dev_keys(spec: &ChainSpec, genesis: &std::path::Path) -> eyre::Result<DevKeys> {
     let all: Vec<(Address, B256)> = spec.genesis.alloc.iter().filter_map(|(address, account)| Some((*address, account.private_key?))).collect();
-    if all.len() < 5 {
-        eyre::bail!("{} lists {} development keys, and `ande up` needs 5; it is for local chains", genesis.display(), all.len());
+    if all.len() < 7 {
+        eyre::bail!("{} lists {} development keys, and `ande up` needs 7; it is for local chains", genesis.display(), all.len());
     }
     let da = match spec.sequencer_address {
         None => 0,
@@ -46,7 +50,110 @@ fn dev_keys(spec: &ChainSpec, genesis: &std::path::Path) -> eyre::Result<DevKeys
     };
     let mut rest: Vec<B256> = all.iter().map(|(_, key)| *key).collect();
     let da = rest.remove(da);
-    Ok(DevKeys { da, deployer: rest[0], bundler: rest[1], paymaster: rest[2], faucet: rest[rest.len() - 1], all })
+    Ok(DevKeys { da, deployer: rest[0], bundler: rest[1], paymaster: rest[2], validator: rest[3], relayer: rest[4], faucet: rest[rest.len() - 1], all })
+}
+
+fn env_port(var: &str, default: u16) -> eyre::Result<u16> {
+    match std::env::var(var) {
+        Ok(value) => value.parse().wrap_err_with(|| format!("{var}={value} is not a port")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// The local stand-in for Ethereum that the bridge joins: a second `ande node` on its own
+/// genesis (genesis/l1-local.json beside AndeChain's: chain 31337, ETH), ports and data, not
+/// posting to DA, in a process of its own (a node's metrics are the process's). None when that
+/// genesis is not there.
+struct L1 {
+    genesis: std::path::PathBuf,
+    datadir: std::path::PathBuf,
+    addr: std::net::IpAddr,
+    http_port: u16,
+    ws_port: u16,
+    metrics_port: u16,
+    internal_port: u16,
+    block_time: Duration,
+}
+
+impl L1 {
+    fn configured(node: &ande_node::NodeArgs) -> eyre::Result<Option<Self>> {
+        let genesis: std::path::PathBuf = std::env::var_os("L1_GENESIS").map(Into::into).unwrap_or_else(|| node.genesis.with_file_name("l1-local.json"));
+        if !genesis.is_file() {
+            tracing::warn!(genesis = %genesis.display(), "no genesis for the other chain: ande up runs without the bridge");
+            return Ok(None);
+        }
+        Ok(Some(L1 {
+            genesis,
+            datadir: node.datadir.with_file_name("l1"),
+            addr: node.http_addr,
+            http_port: env_port("L1_RPC_PORT", 8547)?,
+            ws_port: env_port("L1_WS_PORT", 8548)?,
+            metrics_port: env_port("L1_METRICS_PORT", 9011)?,
+            internal_port: env_port("L1_INTERNAL_PORT", 8550)?,
+            block_time: node.block_time,
+        }))
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}:{}", self.addr, self.http_port)
+    }
+
+    /// Runs it until `shutdown`, then stops it (SIGTERM) and waits for it.
+    async fn run(self, mut shutdown: watch::Receiver<bool>) -> eyre::Result<()> {
+        let (addr, block_time) = (self.addr.to_string(), format!("{}ms", self.block_time.as_millis()));
+        let ports = [self.http_port, self.ws_port, self.metrics_port, self.internal_port].map(|p| p.to_string());
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .arg("node")
+            .arg("--genesis")
+            .arg(&self.genesis)
+            .arg("--datadir")
+            .arg(&self.datadir)
+            .args(["--http.addr", &addr, "--rpc.internal-addr", &addr, "--block-time", &block_time])
+            .args(["--http.port", &ports[0], "--ws.port", &ports[1], "--metrics.port", &ports[2], "--rpc.internal-port", &ports[3]])
+            // AndeChain's settings are not the other chain's.
+            .env_remove("DA_URL")
+            .env_remove("CHAIN_ID")
+            .env_remove("SEQUENCER_KEY")
+            .env_remove("SEQUENCER_KEY_FILE")
+            .kill_on_drop(true)
+            .spawn()
+            .wrap_err("starting the other chain's node")?;
+        tokio::select! {
+            status = child.wait() => eyre::bail!("the other chain's node exited: {}", status?),
+            _ = shutdown.changed() => {}
+        }
+        if let Some(pid) = child.id() {
+            // SAFETY: a plain signal to the child this function started and still holds.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        }
+        child.wait().await?;
+        Ok(())
+    }
+}
+
+/// The bridge's local parts: the other chain, a validator for each chain, the relayer.
+struct Bridge {
+    node: L1,
+    spec: ChainSpec,
+    validators: [ande_bridge::ValidatorArgs; 2],
+    relayer: ande_bridge::RelayerArgs,
+}
+
+impl Bridge {
+    fn urls(&self) -> BridgeUrls {
+        let validator = |v: &ande_bridge::ValidatorArgs| format!("http://{}:{}", v.addr, v.port);
+        BridgeUrls {
+            l1: self.node.url(),
+            validators: [validator(&self.validators[0]), validator(&self.validators[1])],
+            relayer: format!("http://{}:{}", self.relayer.addr, self.relayer.port),
+        }
+    }
+}
+
+struct BridgeUrls {
+    l1: String,
+    validators: [String; 2],
+    relayer: String,
 }
 
 pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>) -> eyre::Result<()> {
@@ -106,6 +213,51 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         // Sponsorship for local development: 100 of the native currency.
         deploy.paymaster_deposit = U256::from(100u64) * U256::from(10u64).pow(U256::from(18u64));
     }
+    let address_of = |key: B256| keys.all.iter().find(|(_, k)| *k == key).map(|(address, _)| *address).expect("a development key of the genesis");
+    let bridge = match L1::configured(&node)? {
+        None => None,
+        Some(l1) => {
+            let l1_spec = ChainSpec::from_file(&l1.genesis)?;
+            let l1_url = l1.url();
+            deploy.bridge.remote_rpc_url = Some(l1_url.clone());
+            deploy.bridge.remote_chain_id = Some(l1_spec.chain_id);
+            if std::env::var_os("BRIDGE_VALIDATORS").is_none() {
+                deploy.bridge.validators = vec![address_of(keys.validator)];
+            }
+            let remote_file = deploy.bridge.remote_out_path(&deploy);
+            let mut ande_validator: ande_bridge::ValidatorArgs = defaults()?;
+            ande_validator.rpc_url = format!("http://{internal}");
+            ande_validator.chain_id = Some(spec.chain_id);
+            ande_validator.deployments = deploy.out_path();
+            ande_validator.private_key = Some(keys.validator.to_string());
+            ande_validator.private_key_file = None;
+            if std::env::var_os("VALIDATOR_DATA_DIR").is_none() {
+                ande_validator.data_dir = node.datadir.with_file_name("validator");
+            }
+            let mut l1_validator = ande_validator.clone();
+            l1_validator.rpc_url = l1_url.clone();
+            l1_validator.chain_id = Some(l1_spec.chain_id);
+            l1_validator.deployments = remote_file.clone();
+            // One producer, no reorganisation: its head is final.
+            l1_validator.finality = ande_bridge::validator::Finality::Depth;
+            l1_validator.port = env_port("L1_VALIDATOR_PORT", ande_validator.port + 1)?;
+            l1_validator.public_url = None;
+            l1_validator.data_dir = ande_validator.data_dir.with_file_name("validator-l1");
+            let mut relayer = Defaults::<ande_bridge::RelayerArgs>::try_parse_from(["ande", "--remote-rpc-url", l1_url.as_str()])?.args;
+            relayer.rpc_url = rpc_url.clone();
+            relayer.chain_id = Some(spec.chain_id);
+            relayer.deployments = deploy.out_path();
+            relayer.remote_rpc_url = l1_url;
+            relayer.remote_chain_id = Some(l1_spec.chain_id);
+            relayer.remote_deployments = remote_file;
+            relayer.private_key = Some(keys.relayer.to_string());
+            relayer.private_key_file = None;
+            if std::env::var_os("RELAYER_DATA_DIR").is_none() {
+                relayer.data_dir = node.datadir.with_file_name("relayer");
+            }
+            Some(Bridge { node: l1, spec: l1_spec, validators: [ande_validator, l1_validator], relayer })
+        }
+    };
     let mut paymaster: ande_paymaster::PaymasterArgs = defaults()?;
     paymaster.rpc_url = rpc_url.clone();
     paymaster.chain_id = Some(spec.chain_id);
@@ -155,7 +307,10 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         explorer: format!("http://{}:{}", explorer.addr, explorer.port),
         bundler: format!("http://{}:{}", bundler.addr, bundler.port),
         paymaster: format!("http://{}:{}", paymaster.addr, paymaster.port),
+        bridge: bridge.as_ref().map(Bridge::urls),
     };
+    let bridge_file = deploy.bridge.remote_out_path(&deploy);
+    let l1_chain = bridge.as_ref().map(|b| (b.spec.chain_id, b.spec.currency.symbol.clone()));
     let summary_spec = spec.clone();
     let block_time = node.block_time;
     let deployments_file = deploy.out_path();
@@ -173,6 +328,17 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         },
         // It waits for the EntryPoints, which the deploy below puts there.
         async { ande_bundler::run(bundler, shutdown.clone()).await.wrap_err("ande bundler failed") },
+        // They wait for the other chain and for the deployments files the deploy writes.
+        async {
+            let Some(Bridge { node: l1, validators: [ande_validator, l1_validator], relayer, .. }) = bridge else { return Ok(()) };
+            tokio::try_join!(
+                l1.run(shutdown.clone()),
+                async { ande_bridge::validator::run(ande_validator, shutdown.clone()).await.wrap_err("ande validator (AndeChain) failed") },
+                async { ande_bridge::validator::run(l1_validator, shutdown.clone()).await.wrap_err("ande validator (the other chain) failed") },
+                async { ande_bridge::relayer::run(relayer, shutdown.clone()).await.wrap_err("ande relayer failed") },
+            )?;
+            Ok(())
+        },
         async {
             let deployments = ande_deploy::run(deploy, shutdown.clone()).await.wrap_err("ande deploy failed")?;
             // The paymaster signs for the contract the deploy just recorded.
@@ -181,7 +347,8 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
                 async { ande_paymaster::run(paymaster, shutdown.clone()).await.wrap_err("ande paymaster failed") },
                 async {
                     let ready = urls.wait_ready(shutdown.clone()).await;
-                    println!("{}", summary(&summary_spec, block_time, &urls, &ready, &deployments, &deployments_file, &keys));
+                    let remote = l1_chain.as_ref().and_then(|(id, symbol)| Some((*id, symbol.as_str(), Deployments::load(&bridge_file).ok()??)));
+                    println!("{}", summary(&summary_spec, block_time, &urls, &ready, (&deployments, &deployments_file), remote.as_ref().map(|(id, symbol, d)| (*id, *symbol, d, bridge_file.as_path())), &keys));
                     Ok(())
                 },
             )?;
@@ -204,6 +371,7 @@ struct Urls {
     explorer: String,
     bundler: String,
     paymaster: String,
+    bridge: Option<BridgeUrls>,
 }
 
 impl Urls {
@@ -212,6 +380,12 @@ impl Urls {
         let mut checks = vec![(format!("{}/health", self.rpc), "the node"), (format!("{}/health", self.da), "the DA node"), (format!("{}/health", self.faucet_api), "the faucet API"), (format!("{}/", self.faucet_ui), "the faucet page"), (format!("{}/health", self.explorer), "the explorer"), (format!("{}/health", self.bundler), "the bundler"), (format!("{}/health", self.paymaster), "the paymaster")];
         if let Some(frontend) = &self.frontend {
             checks.push((format!("{frontend}/health"), "the dApp"));
+        }
+        if let Some(bridge) = &self.bridge {
+            checks.push((format!("{}/health", bridge.l1), "the other chain"));
+            checks.push((format!("{}/health", bridge.validators[0]), "the AndeChain validator"));
+            checks.push((format!("{}/health", bridge.validators[1]), "the other chain's validator"));
+            checks.push((format!("{}/health", bridge.relayer), "the relayer"));
         }
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -232,7 +406,8 @@ impl Urls {
     }
 }
 
-fn summary(spec: &ChainSpec, block_time: Duration, urls: &Urls, not_ready: &[String], deployments: &Deployments, file: &std::path::Path, keys: &DevKeys) -> String {
+/// The start-up summary: every URL, the contracts of both chains, the development accounts.
+fn summary(spec: &ChainSpec, block_time: Duration, urls: &Urls, not_ready: &[String], (deployments, file): (&Deployments, &std::path::Path), remote: Option<(u64, &str, &Deployments, &std::path::Path)>, keys: &DevKeys) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let symbol = &spec.currency.symbol;
@@ -257,9 +432,21 @@ fn summary(spec: &ChainSpec, block_time: Duration, urls: &Urls, not_ready: &[Str
     for (name, url) in rows {
         let _ = writeln!(out, "  {name:<12} {url}");
     }
+    if let (Some(bridge), Some((id, symbol, _, _))) = (&urls.bridge, remote) {
+        let _ = writeln!(out, "Bridge (Hyperlane) to the other chain, chain id {id} ({symbol}):");
+        let _ = writeln!(out, "  {:<12} {}", "Its RPC", bridge.l1);
+        let _ = writeln!(out, "  {:<12} {}/messages/<id>", "Relayer", bridge.relayer);
+        let _ = writeln!(out, "  {:<12} {} (AndeChain's), {} (the other chain's)", "Validators", bridge.validators[0], bridge.validators[1]);
+    }
     let _ = writeln!(out, "Contracts ({}):", file.display());
     for (name, address) in &deployments.contracts {
-        let _ = writeln!(out, "  {name:<24} {address}");
+        let _ = writeln!(out, "  {name:<28} {address}");
+    }
+    if let Some((_, _, remote, remote_file)) = remote {
+        let _ = writeln!(out, "Contracts on the other chain ({}):", remote_file.display());
+        for (name, address) in &remote.contracts {
+            let _ = writeln!(out, "  {name:<28} {address}");
+        }
     }
     let _ = writeln!(out, "Development accounts (DEVELOPMENT ONLY: these keys are public; balances at genesis):");
     for (address, key) in &keys.all {
@@ -275,6 +462,10 @@ fn summary(spec: &ChainSpec, block_time: Duration, urls: &Urls, not_ready: &[Str
             " (signs the paymaster's sponsorships)"
         } else if *key == keys.da {
             " (signs DA batches)"
+        } else if *key == keys.validator {
+            " (signs the bridge's checkpoints)"
+        } else if *key == keys.relayer {
+            " (delivers the bridge's messages)"
         } else {
             ""
         };
