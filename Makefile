@@ -16,13 +16,13 @@ ANDE_REPO ?= andechain/ande
 TEST_REPO := andechain/ande-ci
 PROD := scripts/prod.sh
 
-.PHONY: all build frontend up test test-rust test-e2e test-docker e2e-deps bench bench-frontend bench-docker clean help docker-image \
+.PHONY: all build frontend up test test-rust test-e2e test-docker e2e-deps bench bench-frontend bench-bridge bench-docker clean help docker-image \
 	prod-secrets prod-start prod-stop prod-restart prod-status prod-logs prod-health prod-backup prod-restore prod-rollback prod-deploy-contracts
 
 all: build
 
 help:
-	@echo "make up        build and run the local stack (sequencer on genesis/local.json, chain 1234, DA node, faucet, explorer, bundler, dApp, contracts)"
+	@echo "make up        build and run the local stack (sequencer on genesis/local.json, chain 1234, DA node, faucet, explorer, bundler, dApp, contracts, the bridge to a local chain 31337)"
 	@echo "make test      run every test (Rust unit and integration tests, end-to-end with real clients)"
 	@echo "make bench     run the benchmarks against anvil (see docs/benchmarks.md)"
 	@echo "make prod-start [ENV=local|testnet|mainnet]   the Docker production stack (docs/docker.md);"
@@ -104,6 +104,10 @@ prod-deploy-contracts:
 bench-frontend: build frontend e2e-deps
 	cd $(E2E) && ANDE_BIN=$(CURDIR)/$(ANDE) node bench/frontend.js
 
+# The bridge with production timing: latency by part, messages a second; docs/benchmarks.md.
+bench-bridge: build e2e-deps
+	cd $(E2E) && ANDE_BIN=$(CURDIR)/$(ANDE) node bench/bridge.js
+
 # Cold start of the Docker stack (images built), median of RUNS; figures in docs/docker.md.
 bench-docker: docker-image
 	scripts/bench-cold-start.sh
@@ -120,6 +124,7 @@ bench: build e2e-deps
 	target/release/ande-bench bundler
 	target/release/ande-bench ratelimit
 	$(MAKE) bench-frontend
+	$(MAKE) bench-bridge
 
 clean:
 	$(CARGO) clean

@@ -242,6 +242,7 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
             l1_validator.finality = ande_bridge::validator::Finality::Depth;
             l1_validator.port = env_port("L1_VALIDATOR_PORT", ande_validator.port + 1)?;
             l1_validator.public_url = None;
+            l1_validator.checkpoint_dir = ande_validator.checkpoint_dir.as_ref().map(|d| d.join("l1"));
             l1_validator.data_dir = ande_validator.data_dir.with_file_name("validator-l1");
             let mut relayer = Defaults::<ande_bridge::RelayerArgs>::try_parse_from(["ande", "--remote-rpc-url", l1_url.as_str()])?.args;
             relayer.rpc_url = rpc_url.clone();

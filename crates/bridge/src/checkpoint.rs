@@ -64,6 +64,12 @@ impl JsonSignature {
         out
     }
 
+    /// As OpenZeppelin's ECDSA.recover wants it: v of 27 or 28, s in the lower half of the order.
+    pub fn is_canonical(&self) -> bool {
+        const HALF_ORDER: U256 = alloy_primitives::uint!(0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0_U256);
+        matches!(self.v, 27 | 28) && self.s <= HALF_ORDER
+    }
+
     fn signature(&self) -> Option<Signature> {
         let parity = match self.v {
             27 | 0 => false,
@@ -113,6 +119,7 @@ mod tests {
         let key = PrivateKeySigner::random();
         let signed = checkpoint().sign(&key).unwrap().for_storage();
         assert_eq!(signed.signer(), Some(key.address()));
+        assert!(signed.signature.is_canonical(), "alloy signs with a low s");
         let json = serde_json::to_value(&signed).unwrap();
         assert_eq!(json["value"]["checkpoint"]["mailbox_domain"], 1234);
         assert_eq!(json["value"]["checkpoint"]["index"], 7);

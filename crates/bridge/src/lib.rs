@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod merkle;
 pub mod message;
 pub mod relayer;
+mod rpc;
 pub mod validator;
 
 pub use relayer::{RelayerArgs, RelayerError};

@@ -108,9 +108,6 @@ alloy_sol_types::sol! {
 
     interface IMailbox {
         event Dispatch(address indexed sender, uint32 indexed destination, bytes32 indexed recipient, bytes message);
-        event DispatchId(bytes32 indexed messageId);
-        event Process(uint32 indexed origin, bytes32 indexed sender, address indexed recipient);
-        event ProcessId(bytes32 indexed messageId);
 
         function initialize(address owner, address defaultIsm, address defaultHook, address requiredHook) external;
         function localDomain() external view returns (uint32);
@@ -132,7 +129,6 @@ alloy_sol_types::sol! {
 
         function count() external view returns (uint32);
         function deployedBlock() external view returns (uint256);
-        function root() external view returns (bytes32);
         function latestCheckpoint() external view returns (bytes32 root, uint32 index);
     }
 
@@ -157,9 +153,7 @@ alloy_sol_types::sol! {
     interface IWarpRoute {
         function initialize(address hook, address ism, address owner) external;
         function initialize(uint256 totalSupply, string memory name, string memory symbol, address hook, address ism, address owner) external;
-        function owner() external view returns (address);
         function routers(uint32 domain) external view returns (bytes32);
         function enrollRemoteRouter(uint32 domain, bytes32 router) external;
-        function transferRemote(uint32 destination, bytes32 recipient, uint256 amount) external payable returns (bytes32 messageId);
     }
 }

@@ -90,10 +90,8 @@ pub(crate) async fn deploy(args: &DeployArgs, local: &mut Chain, local_deploymen
     let bridge = &args.bridge;
     let url = bridge.remote_rpc_url.as_deref().expect("called with a remote");
     let (validators, threshold) = validator_set(&bridge.validators, bridge.threshold, "BRIDGE_VALIDATORS")?;
-    let (remote_validators, remote_threshold) = match bridge.remote_validators.is_empty() {
-        true => (validators.clone(), bridge.remote_threshold.unwrap_or(threshold)),
-        false => validator_set(&bridge.remote_validators, bridge.remote_threshold.unwrap_or(threshold), "BRIDGE_REMOTE_VALIDATORS")?,
-    };
+    let remote_set = if bridge.remote_validators.is_empty() { &bridge.validators } else { &bridge.remote_validators };
+    let (remote_validators, remote_threshold) = validator_set(remote_set, bridge.remote_threshold.unwrap_or(threshold), "BRIDGE_REMOTE_VALIDATORS")?;
     let mut remote = Chain::connect(url, bridge.remote_chain_id, shutdown).await?;
     if remote.chain_id == local.chain_id {
         return Err(DeployError::Bridge(format!("the other chain has AndeChain's own chain id {}: a bridge joins two chains", local.chain_id)));

@@ -85,11 +85,11 @@ export async function processMessage(destination, contracts, meta, message) {
 const SEQUENCER = JSON.parse(fs.readFileSync(LOCAL_GENESIS, 'utf8')).config.ande.sequencerAddress;
 const SEQUENCER_KEY = DEV_KEYS.find((key) => privateKeyToAccount(key).address.toLowerCase() === SEQUENCER.toLowerCase());
 
-/** The sequencer posting its blocks to `da` (200 ms blocks). */
-export async function startSequencer(da, { datadir } = {}) {
+/** The sequencer posting its blocks to `da` (200 ms blocks, a batch every 600 ms, unless told). */
+export async function startSequencer(da, { datadir, blockTime = '200ms', batchInterval = '600ms' } = {}) {
   const keyFile = path.join(tempDir('ande-seq-key-'), 'sequencer.key');
   fs.writeFileSync(keyFile, `${SEQUENCER_KEY}\n`, { mode: 0o600 });
-  return startNode({ datadir, blockTime: '200ms', env: { DA_URL: da.url, DA_NAMESPACE: 'e2e-bridge', DA_BATCH_INTERVAL: '600ms', DA_RETRY_MAX: '500ms', SEQUENCER_KEY_FILE: keyFile } });
+  return startNode({ datadir, blockTime, env: { DA_URL: da.url, DA_NAMESPACE: 'e2e-bridge', DA_BATCH_INTERVAL: batchInterval, DA_RETRY_MAX: '500ms', SEQUENCER_KEY_FILE: keyFile } });
 }
 
 export const RELAYER_KEY = DEV_KEYS[4];
@@ -107,12 +107,14 @@ export function startBridgeRelayer(bridge, { dataDir, args = [] } = {}) {
 }
 
 /** The whole bridge: a sequencer on DA, anvil (1 s blocks), the contracts, `validators` validator
- * keys run on each chain (funded, so they announce themselves) and, unless told not to, the relayer. */
-export async function startBridge({ validators = VALIDATOR_KEYS, relayer = true } = {}) {
+ * keys run on each chain (funded, so they announce themselves) and, unless told not to, the
+ * relayer. `timing` sets the block times (the benchmark's are the production ones). */
+export async function startBridge({ validators = VALIDATOR_KEYS, relayer = true, timing = {} } = {}) {
+  const { blockTime, batchInterval, daBlockTime = '500ms', anvilBlockTime = 1 } = timing;
   const bridge = { validators: { ande: [], l1: [] } };
-  bridge.da = await startDa();
-  bridge.node = await startSequencer(bridge.da);
-  bridge.anvil = await startAnvil({ chainId: 31337, blockTime: 1 });
+  bridge.da = await startDa({ blockTime: daBlockTime });
+  bridge.node = await startSequencer(bridge.da, { blockTime, batchInterval });
+  bridge.anvil = await startAnvil({ chainId: 31337, blockTime: anvilBlockTime });
   bridge.stop = async () => {
     for (const v of [...bridge.validators.ande, ...bridge.validators.l1]) await v.stop();
     await bridge.relayer?.stop();

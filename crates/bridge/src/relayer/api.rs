@@ -38,7 +38,6 @@ pub(super) async fn serve(app: Arc<App>, mut shutdown: watch::Receiver<bool>) ->
 fn view(record: &MessageRecord) -> Value {
     let mut value = serde_json::to_value(record).unwrap_or(Value::Null);
     if let Some(object) = value.as_object_mut() {
-        object.remove("metadata");
         object.remove("sendKey");
         object.insert("sender".into(), json!(Address::from_word(record.sender)));
         object.insert("recipient".into(), json!(Address::from_word(record.recipient)));

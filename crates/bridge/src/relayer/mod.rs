@@ -15,11 +15,11 @@ mod store;
 use crate::message::Message;
 use alloy_primitives::{Address, B256, Bytes, U64};
 use alloy_sol_types::{SolCall, SolEvent};
-use ande_chain::{Deployments, ensure_chain_id, parse_duration};
+use ande_chain::{ensure_chain_id, parse_duration};
 use ande_contracts::abi::{IMailbox, IMerkleTreeHook, IMultisigIsm, IValidatorAnnounce};
 use ande_contracts::bridge as names;
 use ande_sender::{Journal, NodeClient, Sender, SenderArgs, State, TxRequest, wait_for_node};
-use jsonrpsee::core::params::ArrayParams;
+use crate::rpc::{LOG_CHUNK, params, wait_for_deployments};
 use parking_lot::RwLock;
 use record::{MessageRecord, MessageState};
 use serde_json::json;
@@ -32,9 +32,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use store::{Store, StoreError};
 use tokio::sync::watch;
-
-/// Blocks per eth_getLogs request (the node caps a range at 10 000).
-const LOG_CHUNK: u64 = 2_000;
 
 #[derive(Clone, clap::Args)]
 pub struct RelayerArgs {
@@ -196,6 +193,10 @@ pub async fn run(args: RelayerArgs, mut shutdown: watch::Receiver<bool>) -> Resu
         return Err(RelayerError::SameChain(chains[0].domain.into()));
     }
     let store = Store::open(&args.data_dir)?;
+    for chain in &chains {
+        let chain_id = u64::from(chain.domain);
+        store.bind(chain.domain, &format!("{}:{:#x}", chain.node.chain_tag(chain_id).await?, chain.mailbox))?;
+    }
     let app = Arc::new(App { chains, store, fetcher: Fetcher::default(), stats: Stats::default(), status: RwLock::new(Status::default()), args });
     let server = api::serve(app.clone(), shutdown.clone()).await?;
     tracing::info!(relayer = %key.address(), andechain = app.chains[0].domain, remote = app.chains[1].domain, pending = app.store.pending()?.len(), "relayer started");
@@ -211,35 +212,8 @@ pub async fn run(args: RelayerArgs, mut shutdown: watch::Receiver<bool>) -> Resu
     Ok(())
 }
 
-async fn wait_for_deployments(file: &std::path::Path, shutdown: &mut watch::Receiver<bool>) -> Result<Option<Deployments>, RelayerError> {
-    let mut waited = 0u64;
-    loop {
-        if let Some(d) = Deployments::load(file)?.filter(|d| d.contracts.contains_key(names::MAILBOX)) {
-            return Ok(Some(d));
-        }
-        if waited.is_multiple_of(60) {
-            tracing::info!(file = %file.display(), "waiting for the deployments file to name the bridge's contracts");
-        }
-        waited += 1;
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = shutdown.changed() => return Ok(None),
-        }
-    }
-}
-
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-fn params(value: serde_json::Value) -> ArrayParams {
-    let mut params = ArrayParams::new();
-    if let serde_json::Value::Array(items) = value {
-        for item in items {
-            params.insert(item).expect("a JSON value serializes");
-        }
-    }
-    params
 }
 
 /// One round: index both chains, settle the senders, move every due message on.
@@ -362,7 +336,6 @@ async fn index(app: &App, chain: &Chain, destination: u32) -> Result<(u64, Optio
                 index,
                 state: MessageState::WaitingForSignatures,
                 signatures: None,
-                metadata: None,
                 send_key: None,
                 destination_tx: None,
                 destination_block: None,
@@ -422,7 +395,6 @@ fn mark_delivered(app: &App, record: &mut MessageRecord, by: &str) -> Result<(),
     record.delivered_by = Some(by.into());
     record.delivered_at = Some(now_ms());
     record.last_error = None;
-    record.metadata = None;
     save(app, record)?;
     tracing::info!(id = %record.id, origin = record.origin, destination = record.destination, by, tx = ?record.destination_tx, "delivered");
     if by == "this relayer" {
@@ -465,7 +437,7 @@ async fn attempt(app: &App, destination: &Chain, record: &mut MessageRecord) -> 
         let s = &gathered.signatures;
         record.state = MessageState::WaitingForSignatures;
         record.last_error = Some(format!("{} of the {} validator signatures needed: {}", s.have, s.need, s.missing.join("; ")));
-        record.next_attempt_at = now_ms() + 1_000;
+        record.next_attempt_at = now_ms() + app.args.interval.as_millis() as u64;
         return save(app, record);
     };
     let input: Bytes = IMailbox::processCall { metadata: metadata.clone(), message: record.message.clone() }.abi_encode().into();
@@ -480,7 +452,6 @@ async fn attempt(app: &App, destination: &Chain, record: &mut MessageRecord) -> 
         }
     };
     let key = format!("process:{:#x}:{}", record.id, record.attempts);
-    record.metadata = Some(metadata);
     record.send_key = Some(key.clone());
     record.state = MessageState::Sending;
     record.last_error = None;
@@ -528,12 +499,19 @@ async fn check_confirmed(app: &App, destination: &Chain, record: &mut MessageRec
     }
     match destination.node.receipt(hash).await.map_err(|e| e.to_string())? {
         Some(receipt) if receipt.block_number.to::<u64>() == block => mark_delivered(app, record, "this relayer"),
-        _ => {
-            // The destination reorganised the delivery away: start over (delivered() first).
+        // Re-included in another block by a reorganisation: counted from there.
+        Some(receipt) => {
+            record.destination_block = Some(receipt.block_number.to());
+            save(app, record)
+        }
+        None => {
+            if delivered(destination, record.id).await? {
+                return mark_delivered(app, record, "another relayer");
+            }
+            // Reorganised away: a new attempt, under a new key.
             record.destination_tx = None;
             record.destination_block = None;
-            record.state = MessageState::WaitingForSignatures;
-            save(app, record)
+            fail(app, record, format!("the delivery {hash} was reorganised away on chain {}", destination.domain))
         }
     }
 }

@@ -53,9 +53,6 @@ pub struct MessageRecord {
     pub index: u32,
     pub state: MessageState,
     pub signatures: Option<Signatures>,
-    /// The ISM metadata built from the signatures.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Bytes>,
     /// The sender journal's key of the current `process` transaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_key: Option<String>,

@@ -9,11 +9,16 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use std::time::Duration;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// A checkpoint file is a few hundred bytes.
 const MAX_FILE: usize = 64 * 1024;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a validator's latest signed index is believed: messages past it are not asked for,
+/// so a backlog waiting for finality costs one request a validator, not one a message.
+const LATEST_TTL: Duration = Duration::from_millis(150);
 
 /// What a validator must have signed for this message to count.
 pub struct Expected {
@@ -31,23 +36,45 @@ pub struct Gathered {
 
 pub struct Fetcher {
     client: Client<HttpConnector, Empty<hyper::body::Bytes>>,
+    /// location -> (when read, the latest index signed there).
+    latest: Mutex<HashMap<String, (Instant, Option<u32>)>>,
 }
 
 impl Default for Fetcher {
     fn default() -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(FETCH_TIMEOUT));
-        Fetcher { client: Client::builder(TokioExecutor::new()).build(connector) }
+        Fetcher { client: Client::builder(TokioExecutor::new()).build(connector), latest: Mutex::default() }
     }
 }
 
 impl Fetcher {
+    /// The latest index signed at `location` (its `index.json`), read at most every LATEST_TTL.
+    async fn latest(&self, location: &str) -> Result<Option<u32>, String> {
+        if let Some((at, index)) = self.latest.lock().get(location)
+            && at.elapsed() < LATEST_TTL
+        {
+            return Ok(*index);
+        }
+        let index = match self.file(location, "index.json").await? {
+            None => None,
+            Some(bytes) => Some(String::from_utf8_lossy(&bytes).trim().parse::<u32>().map_err(|e| format!("index.json: {e}"))?),
+        };
+        self.latest.lock().insert(location.to_string(), (Instant::now(), index));
+        Ok(index)
+    }
+
     /// The checkpoint file at `location` (http:// or file://, as announced); None when the
     /// validator has not written it (yet).
     async fn checkpoint(&self, location: &str, index: u32) -> Result<Option<SignedCheckpoint>, String> {
-        let file = format!("{index}_with_id.json");
+        let Some(bytes) = self.file(location, &format!("{index}_with_id.json")).await? else { return Ok(None) };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("not a signed checkpoint: {e}"))
+    }
+
+    /// A file of a validator's storage; None when it is not there.
+    async fn file(&self, location: &str, file: &str) -> Result<Option<Vec<u8>>, String> {
         let bytes = if let Some(dir) = location.strip_prefix("file://") {
-            match tokio::fs::read(std::path::Path::new(dir).join(&file)).await {
+            match tokio::fs::read(std::path::Path::new(dir).join(file)).await {
                 Ok(bytes) => bytes,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(e.to_string()),
@@ -66,22 +93,31 @@ impl Fetcher {
         } else {
             return Err(format!("the location {location} is neither http:// nor file://"));
         };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("not a signed checkpoint: {e}"))
+        Ok(Some(bytes))
     }
 
     /// Each validator's latest announced location asked for the message's checkpoint, in the
-    /// ISM's order; metadata from the first `threshold` that are valid.
+    /// ISM's order; metadata from the first `threshold` valid ones that agree on the root.
     pub async fn gather(&self, expected: &Expected, validators: &[Address], threshold: usize, locations: &[Vec<String>]) -> Gathered {
         let mut valid: Vec<(Address, SignedCheckpoint)> = Vec::new();
         let mut missing = Vec::new();
         for (i, validator) in validators.iter().enumerate() {
-            if valid.len() == threshold {
-                break;
-            }
             let Some(location) = locations.get(i).and_then(|l| l.last()) else {
                 missing.push(format!("{validator} has announced no location"));
                 continue;
             };
+            match self.latest(location).await {
+                Ok(latest) if latest.is_none_or(|l| l < expected.index) => {
+                    let latest = latest.map_or("none".to_string(), |l| l.to_string());
+                    missing.push(format!("{validator} has not signed index {} yet (its latest: {latest}; {location})", expected.index));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    missing.push(format!("{validator} at {location}: {e}"));
+                    continue;
+                }
+            }
             match self.checkpoint(location, expected.index).await {
                 Ok(Some(checkpoint)) => match check(expected, *validator, &checkpoint) {
                     Ok(()) => valid.push((*validator, checkpoint)),
@@ -91,17 +127,27 @@ impl Fetcher {
                 Err(e) => missing.push(format!("{validator} at {location}: {e}")),
             }
         }
-        let signatures = Signatures { have: valid.len(), need: threshold, signed: valid.iter().map(|(v, _)| *v).collect(), missing };
-        if valid.len() < threshold || threshold == 0 {
-            return Gathered { metadata: None, signatures };
+        // The ISM checks every signature against one root: the root most of them signed.
+        let mut roots: Vec<(B256, usize)> = Vec::new();
+        for (_, checkpoint) in &valid {
+            let root = checkpoint.value.checkpoint.root;
+            match roots.iter_mut().find(|(r, _)| *r == root) {
+                Some((_, n)) => *n += 1,
+                None => roots.push((root, 1)),
+            }
         }
-        // Every valid checkpoint is of the same tree at the same index: one root.
-        let root = valid[0].1.value.checkpoint.root;
+        let root = roots.iter().max_by_key(|(_, n)| *n).map(|(r, _)| *r);
+        let (agreeing, other): (Vec<_>, Vec<_>) = valid.into_iter().partition(|(_, c)| Some(c.value.checkpoint.root) == root);
+        missing.extend(other.iter().map(|(v, _)| format!("{v} signed another root than the others for index {}", expected.index)));
+        let signatures = Signatures { have: agreeing.len(), need: threshold, signed: agreeing.iter().map(|(v, _)| *v).collect(), missing };
+        let Some(root) = root.filter(|_| agreeing.len() >= threshold && threshold > 0) else {
+            return Gathered { metadata: None, signatures };
+        };
         let mut metadata = Vec::with_capacity(68 + 65 * threshold);
         metadata.extend_from_slice(expected.merkle_tree_hook.into_word().as_slice());
         metadata.extend_from_slice(root.as_slice());
         metadata.extend_from_slice(&expected.index.to_be_bytes());
-        for (_, checkpoint) in &valid {
+        for (_, checkpoint) in agreeing.iter().take(threshold) {
             metadata.extend_from_slice(&checkpoint.signature.bytes());
         }
         Gathered { metadata: Some(metadata.into()), signatures }
@@ -119,6 +165,10 @@ fn check(expected: &Expected, validator: Address, checkpoint: &SignedCheckpoint)
     }
     if checkpoint.signer() != Some(validator) {
         return Err("is not signed by it");
+    }
+    // What OpenZeppelin's ECDSA.recover, in the ISM, accepts: v of 27 or 28 and a low s.
+    if !checkpoint.signature.is_canonical() {
+        return Err("has a signature the ISM refuses (v not 27 or 28, or a high s)");
     }
     Ok(())
 }
@@ -140,6 +190,13 @@ mod tests {
         assert_eq!(check(&expected, Address::repeat_byte(1), &signed), Err("is not signed by it"));
         let other = CheckpointWithMessageId { message_id: B256::repeat_byte(6), ..value }.sign(&key).unwrap();
         assert_eq!(check(&expected, key.address(), &other), Err("is of another message"));
+        // The same signature with a high s (and the other parity) recovers, and the ISM refuses it.
+        let order = alloy_primitives::uint!(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256);
+        let mut high = signed.clone();
+        high.signature.s = order - high.signature.s;
+        high.signature.v = if high.signature.v == 27 { 28 } else { 27 };
+        assert!(!high.signature.is_canonical());
+        assert!(check(&expected, key.address(), &high).is_err());
         let mut wrong_chain = value;
         wrong_chain.checkpoint.mailbox_domain = 1;
         assert_eq!(check(&expected, key.address(), &wrong_chain.sign(&key).unwrap()), Err("is of another chain's tree"));

@@ -1,4 +1,4 @@
-//! The relayer's durable state (redb): every message seen, its state and its history, the
+//! The relayer's durable state (redb): every message seen and its state, the
 //! messages not delivered yet, an index by sender, and each origin's cursor. A message's record
 //! is written before anything is sent for it, so a crash at any point resumes where it was.
 
@@ -14,6 +14,8 @@ const PENDING: TableDefinition<&[u8], ()> = TableDefinition::new("pending");
 const BY_SENDER: TableDefinition<&[u8], ()> = TableDefinition::new("by_sender");
 /// origin domain -> the last block indexed.
 const CURSORS: TableDefinition<u32, u64> = TableDefinition::new("cursors");
+/// domain -> the chain (id and genesis) and Mailbox the store was made for.
+const CHAINS: TableDefinition<u32, &str> = TableDefinition::new("chains");
 
 #[derive(Debug, thiserror::Error)]
 #[error("relayer store: {0}")]
@@ -35,8 +37,31 @@ impl Store {
         txn.open_table(PENDING).map_err(err)?;
         txn.open_table(BY_SENDER).map_err(err)?;
         txn.open_table(CURSORS).map_err(err)?;
+        txn.open_table(CHAINS).map_err(err)?;
         txn.commit().map_err(err)?;
         Ok(Store(Arc::new(db)))
+    }
+
+    /// Ties the store to each chain it relays for: a data directory left from another chain (a
+    /// local chain started afresh, say) is refused, where its cursor would skip messages.
+    pub fn bind(&self, domain: u32, chain: &str) -> Result<(), StoreError> {
+        let txn = self.0.begin_write().map_err(err)?;
+        {
+            let mut chains = txn.open_table(CHAINS).map_err(err)?;
+            let bound = chains.get(domain).map_err(err)?.map(|v| v.value().to_string());
+            match bound {
+                None => {
+                    chains.insert(domain, chain).map_err(err)?;
+                }
+                Some(bound) if bound == chain => {}
+                Some(bound) => {
+                    return Err(StoreError(format!(
+                        "this data directory relays for {bound}, and domain {domain} is now {chain}: point RELAYER_DATA_DIR elsewhere, or remove it to start afresh"
+                    )));
+                }
+            }
+        }
+        txn.commit().map_err(err)
     }
 
     pub fn cursor(&self, domain: u32) -> Result<Option<u64>, StoreError> {

@@ -20,12 +20,12 @@ use alloy_primitives::{Address, B256, Bytes, U64};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{SolCall, SolEvent, SolValue};
-use ande_chain::{Deployments, ensure_chain_id, parse_duration};
+use ande_chain::{ensure_chain_id, parse_duration};
 use ande_contracts::abi::{IMerkleTreeHook, IValidatorAnnounce};
 use ande_contracts::bridge as names;
 use ande_http::json_error;
 use ande_sender::{Journal, NodeClient, Sender, SenderArgs, TxRequest, wait_for_node};
-use jsonrpsee::core::params::ArrayParams;
+use crate::rpc::{LOG_CHUNK, params, wait_for_deployments};
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
@@ -38,9 +38,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-
-/// Blocks per eth_getLogs request (the node caps a range at 10 000).
-const LOG_CHUNK: u64 = 2_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Finality {
@@ -165,7 +162,7 @@ pub async fn run(args: ValidatorArgs, mut shutdown: watch::Receiver<bool>) -> Re
     if args.finality == Finality::Da {
         da_final(&node, 0).await.map_err(|e| ValidatorError::NoDaStatus(e.to_string()))?;
     }
-    let Some(deployments) = wait_for_deployments(&args, &mut shutdown).await? else { return Ok(()) };
+    let Some(deployments) = wait_for_deployments(&args.deployments, &mut shutdown).await? else { return Ok(()) };
     if deployments.chain_id != chain_id {
         return Err(ValidatorError::WrongDeployments { file: args.deployments.display().to_string(), file_chain: deployments.chain_id, node_chain: chain_id });
     }
@@ -173,6 +170,7 @@ pub async fn run(args: ValidatorArgs, mut shutdown: watch::Receiver<bool>) -> Re
     let mailbox = deployments.address(names::MAILBOX, &args.deployments)?;
     let announce = deployments.address(names::VALIDATOR_ANNOUNCE, &args.deployments)?;
     let store = Store::open(&args.data_dir)?;
+    store.bind(&format!("{}:{hook:#x}", node.chain_tag(chain_id).await?))?;
     let mut tree = MerkleTree::default();
     let insertions = store.insertions()?;
     for insertion in &insertions {
@@ -199,6 +197,9 @@ pub async fn run(args: ValidatorArgs, mut shutdown: watch::Receiver<bool>) -> Re
     tracing::info!(validator = %app.address, chain_id, %hook, finality = ?args.finality, confirmations = args.confirmations, %addr, location = %app.location, signed = tree.count(), "validator started");
 
     let mut indexer = Indexer { args: &args, node: &node, key: &key, app: &app, tree, last: insertions.last().copied(), announce, sender: None, unfunded_warned: false };
+    // The folder is written after each commit: a crash between the two left it short.
+    let stored: Vec<(Insertion, String)> = insertions.iter().filter_map(|i| app.store.signed(i.index).ok().flatten().map(|json| (*i, json))).collect();
+    indexer.write_folder(&stored);
     loop {
         indexer.announce().await;
         if app.status.read().halted.is_none() {
@@ -227,23 +228,6 @@ pub async fn run(args: ValidatorArgs, mut shutdown: watch::Receiver<bool>) -> Re
     let _ = server.await;
     tracing::info!("validator stopped");
     Ok(())
-}
-
-async fn wait_for_deployments(args: &ValidatorArgs, shutdown: &mut watch::Receiver<bool>) -> Result<Option<Deployments>, ValidatorError> {
-    let mut waited = 0u64;
-    loop {
-        if let Some(d) = Deployments::load(&args.deployments)?.filter(|d| d.contracts.contains_key(names::MERKLE_TREE_HOOK)) {
-            return Ok(Some(d));
-        }
-        if waited.is_multiple_of(60) {
-            tracing::info!(file = %args.deployments.display(), "waiting for the deployments file to name the bridge's contracts");
-        }
-        waited += 1;
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = shutdown.changed() => return Ok(None),
-        }
-    }
 }
 
 /// Why a step did not complete: a passing trouble (tried again), or the chain contradicting
@@ -335,14 +319,12 @@ impl Indexer<'_> {
         if let Some(last) = self.last {
             match self.block_hash(last.block).await? {
                 Some(hash) if hash == last.block_hash => {}
-                other => {
+                // A node behind (or another behind a balancer) contradicts nothing.
+                None => return Err(Failure::Retry(format!("the node has no block {} yet", last.block))),
+                Some(hash) => {
                     return Err(Failure::Halt(format!(
-                        "block {} held message {} (index {}) signed with hash {}, and the chain now has {}: the chain reorganised below a signed checkpoint",
-                        last.block,
-                        last.message_id,
-                        last.index,
-                        last.block_hash,
-                        other.map_or("no such block".into(), |h| h.to_string())
+                        "block {} held message {} (index {}) signed with hash {}, and the chain now has {hash}: the chain reorganised below a signed checkpoint",
+                        last.block, last.message_id, last.index, last.block_hash
                     )));
                 }
             }
@@ -351,16 +333,20 @@ impl Indexer<'_> {
         self.app.status.write().on_chain = head_count;
         let Some(final_block) = self.final_block().await? else { return Ok(()) };
         self.app.status.write().final_block = Some(final_block);
-        let mut from = match self.app.store.cursor()? {
+        let from = match self.app.store.cursor()? {
             Some(cursor) => cursor + 1,
             None => self.deployed_block().await?,
         };
-        while from <= final_block {
-            let to = final_block.min(from + LOG_CHUNK - 1);
-            let filter = json!([{ "address": self.app.hook, "topics": [IMerkleTreeHook::InsertedIntoTree::SIGNATURE_HASH], "fromBlock": format!("{from:#x}"), "toBlock": format!("{to:#x}") }]);
+        if from > final_block {
+            return Ok(());
+        }
+        let mut tree = self.tree.clone();
+        let mut signed = Vec::new();
+        let mut chunk_start = from;
+        while chunk_start <= final_block {
+            let to = final_block.min(chunk_start + LOG_CHUNK - 1);
+            let filter = json!([{ "address": self.app.hook, "topics": [IMerkleTreeHook::InsertedIntoTree::SIGNATURE_HASH], "fromBlock": format!("{chunk_start:#x}"), "toBlock": format!("{to:#x}") }]);
             let logs: Vec<Log> = self.node.request("eth_getLogs", params(filter)).await?;
-            let mut tree = self.tree.clone();
-            let mut signed = Vec::new();
             for log in logs.iter().filter(|l| !l.removed) {
                 let event = IMerkleTreeHook::InsertedIntoTree::abi_decode_data(&log.data).map_err(|e| Failure::Retry(format!("an InsertedIntoTree log that does not decode: {e}")))?;
                 let (message_id, index) = (event.0, event.1);
@@ -376,33 +362,33 @@ impl Indexer<'_> {
                 let json = serde_json::to_string_pretty(&checkpoint).map_err(|e| Failure::Retry(e.to_string()))?;
                 signed.push((Insertion { index, message_id, block: log.block_number.to(), block_hash: log.block_hash }, json));
             }
-            if tree.count() > 0 && !signed.is_empty() {
-                // The contract's tree at the last final block must be ours before anything is published.
-                let answer = self.call_at(to, &IMerkleTreeHook::latestCheckpointCall {}.abi_encode()).await?;
-                let theirs = IMerkleTreeHook::latestCheckpointCall::abi_decode_returns(&answer).map_err(|e| Failure::Retry(e.to_string()))?;
-                if theirs.root != tree.root() || theirs.index != tree.count() - 1 {
-                    return Err(Failure::Halt(format!(
-                        "at block {to} the hook's root is {} at index {}, and the tree of its logs has {} at index {}",
-                        theirs.root,
-                        theirs.index,
-                        tree.root(),
-                        tree.count() - 1
-                    )));
-                }
-            }
-            self.app.store.commit(&Step { signed: signed.clone(), cursor: to })?;
-            self.write_folder(&signed);
-            if let Some((last, _)) = signed.last() {
-                tracing::info!(index = last.index, message_id = %last.message_id, block = last.block, signed = signed.len(), "checkpoints signed");
-                self.last = Some(*last);
-            }
-            self.tree = tree;
-            let mut status = self.app.status.write();
-            status.signed = self.tree.count();
-            status.indexed_block = Some(to);
-            drop(status);
-            from = to + 1;
+            chunk_start = to + 1;
         }
+        if !signed.is_empty() {
+            // The contract's tree at the final block must be ours before anything is published
+            // (one call at a recent block: no archive needed).
+            let answer = self.call_at(final_block, &IMerkleTreeHook::latestCheckpointCall {}.abi_encode()).await?;
+            let theirs = IMerkleTreeHook::latestCheckpointCall::abi_decode_returns(&answer).map_err(|e| Failure::Retry(e.to_string()))?;
+            if theirs.root != tree.root() || theirs.index != tree.count() - 1 {
+                return Err(Failure::Halt(format!(
+                    "at block {final_block} the hook's root is {} at index {}, and the tree of its logs has {} at index {}",
+                    theirs.root,
+                    theirs.index,
+                    tree.root(),
+                    tree.count() - 1
+                )));
+            }
+        }
+        self.app.store.commit(&Step { signed: signed.clone(), cursor: final_block })?;
+        self.write_folder(&signed);
+        if let Some((last, _)) = signed.last() {
+            tracing::info!(index = last.index, message_id = %last.message_id, block = last.block, signed = signed.len(), "checkpoints signed");
+            self.last = Some(*last);
+        }
+        self.tree = tree;
+        let mut status = self.app.status.write();
+        status.signed = self.tree.count();
+        status.indexed_block = Some(final_block);
         Ok(())
     }
 
@@ -426,16 +412,24 @@ impl Indexer<'_> {
 
     /// Hyperlane's local storage: `<index>_with_id.json` and `index.json`.
     fn write_folder(&self, signed: &[(Insertion, String)]) {
-        let (Some(dir), Some((last, _))) = (&self.args.checkpoint_dir, signed.last()) else { return };
+        let Some((last, _)) = signed.last() else { return };
+        let mut files: Vec<(String, &str)> = signed.iter().map(|(i, json)| (format!("{}_with_id.json", i.index), json.as_str())).collect();
+        let index = last.index.to_string();
+        files.push(("index.json".into(), &index));
+        self.write_files(&files);
+    }
+
+    fn write_files(&self, files: &[(String, &str)]) {
+        let Some(dir) = &self.args.checkpoint_dir else { return };
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(dir)?;
-            for (insertion, json) in signed {
-                std::fs::write(dir.join(format!("{}_with_id.json", insertion.index)), json)?;
+            for (name, content) in files {
+                std::fs::write(dir.join(name), content)?;
             }
-            std::fs::write(dir.join("index.json"), last.index.to_string())
+            Ok(())
         };
         if let Err(e) = write() {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot write the checkpoints to the folder (they are served over HTTP all the same)");
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot write to the checkpoint folder (what it holds is served over HTTP all the same)");
         }
     }
 
@@ -460,17 +454,22 @@ impl Indexer<'_> {
         let call = IValidatorAnnounce::getAnnouncedStorageLocationsCall { validators: vec![self.app.address] }.abi_encode();
         let answer = self.node.call(self.announce, &call).await?;
         let locations = IValidatorAnnounce::getAnnouncedStorageLocationsCall::abi_decode_returns(&answer).map_err(|e| retry(e.to_string()))?;
-        if locations.first().is_some_and(|l| l.contains(&self.app.location)) {
+        // Relayers read a validator's last announced location.
+        if locations.first().and_then(|l| l.last()) == Some(&self.app.location) {
             return Ok(true);
         }
         let digest_call = IValidatorAnnounce::getAnnouncementDigestCall { storageLocation: self.app.location.clone() }.abi_encode();
         let digest = B256::abi_decode(&self.node.call(self.announce, &digest_call).await?).map_err(|e| retry(e.to_string()))?;
         let signature = JsonSignature::from(self.key.sign_hash_sync(&digest).map_err(|e| retry(e.to_string()))?);
-        *self.app.announcement.write() = Some(json!({
+        let announcement = json!({
             "value": { "validator": self.app.address, "mailbox_address": self.app.mailbox.into_word(), "mailbox_domain": self.app.domain, "storage_location": self.app.location },
             "signature": signature,
             "serialized_signature": Bytes::from(signature.bytes().to_vec()),
-        }));
+        });
+        if self.app.announcement.read().is_none() {
+            self.write_files(&[("announcement.json".into(), &announcement.to_string())]);
+        }
+        *self.app.announcement.write() = Some(announcement);
         if self.sender.is_none() {
             if self.node.balance(self.app.address).await?.is_zero() {
                 if !self.unfunded_warned {
@@ -484,11 +483,17 @@ impl Indexer<'_> {
             self.sender = Some(Sender::new(self.node.clone(), self.key.clone(), chain_id, journal, self.args.sender.clone()));
         }
         let sender = self.sender.as_ref().expect("opened above");
-        let key = format!("announce:{}", self.app.location);
-        if sender.get(&key).await.map_err(|e| retry(e.to_string()))?.is_some() {
-            sender.follow().await.map_err(|e| retry(e.to_string()))?;
-            return Ok(false);
-        }
+        sender.follow().await.map_err(|e| retry(e.to_string()))?;
+        // One key an attempt: a reverted, refused or dropped announcement is sent again.
+        let mut attempt = 0;
+        let key = loop {
+            let key = format!("announce:{}:{attempt}", self.app.location);
+            match sender.get(&key).await.map_err(|e| retry(e.to_string()))?.map(|r| r.state) {
+                None => break key,
+                Some(ande_sender::State::Pending | ande_sender::State::Mined { success: true, .. }) => return Ok(false),
+                Some(_) => attempt += 1,
+            }
+        };
         let input: Bytes = IValidatorAnnounce::announceCall { validator: self.app.address, storageLocation: self.app.location.clone(), signature: signature.bytes().to_vec().into() }.abi_encode().into();
         let estimate = self.node.estimate_gas(&json!({ "from": self.app.address, "to": self.announce, "data": input })).await?;
         let request = TxRequest { to: Some(self.announce), value: Default::default(), input, gas_limit: estimate + estimate / 5, conditions: None };
@@ -496,16 +501,6 @@ impl Indexer<'_> {
         tracing::info!(location = %self.app.location, "announcement sent");
         Ok(false)
     }
-}
-
-fn params(value: serde_json::Value) -> ArrayParams {
-    let mut params = ArrayParams::new();
-    if let serde_json::Value::Array(items) = value {
-        for item in items {
-            params.insert(item).expect("a JSON value serializes");
-        }
-    }
-    params
 }
 
 async fn checkpoint_file(State(app): State<Arc<App>>, UrlPath(file): UrlPath<String>) -> Response {

@@ -106,6 +106,19 @@ impl Store {
         Ok(self.meta("halted")?.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
+    /// Ties the store to the chain and hook it indexes: a data directory left from another
+    /// chain (a local chain started afresh, say) is refused instead of read as a reorganisation.
+    pub fn bind(&self, chain: &str) -> Result<(), StoreError> {
+        match self.meta("chain")? {
+            None => self.put_meta("chain", chain.as_bytes()),
+            Some(bound) if bound == chain.as_bytes() => Ok(()),
+            Some(bound) => Err(StoreError(format!(
+                "this data directory holds the state of {}, and the node and deployments are {chain}: point VALIDATOR_DATA_DIR elsewhere, or remove it to start afresh",
+                String::from_utf8_lossy(&bound)
+            ))),
+        }
+    }
+
     /// Stops signing for good: only an operator's decision undoes it.
     pub fn halt(&self, reason: &str) -> Result<(), StoreError> {
         self.put_meta("halted", reason.as_bytes())
@@ -146,6 +159,9 @@ mod tests {
         assert_eq!(store.signed(1).unwrap(), None);
         assert_eq!(store.halted().unwrap(), None);
         store.halt("reorg").unwrap();
+        store.bind("1234-aa:0x01").unwrap();
+        store.bind("1234-aa:0x01").unwrap();
+        assert!(store.bind("1234-bb:0x01").unwrap_err().to_string().contains("holds the state of 1234-aa:0x01"));
         assert_eq!(store.halted().unwrap().as_deref(), Some("reorg"));
         std::fs::remove_dir_all(dir).unwrap();
     }
