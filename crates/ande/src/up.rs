@@ -61,9 +61,8 @@ fn env_port(var: &str, default: u16) -> eyre::Result<u16> {
 }
 
 /// The local stand-in for Ethereum that the bridge joins: a second `ande node` on its own
-/// genesis (genesis/l1-local.json beside AndeChain's: chain 31337, ETH), ports and data, not
-/// posting to DA, in a process of its own (a node's metrics are the process's). None when that
-/// genesis is not there.
+/// genesis (AndeChain's, as chain 31337 with ETH), ports and data, not posting to DA, in a
+/// process of its own (a node's metrics are the process's).
 struct L1 {
     genesis: std::path::PathBuf,
     datadir: std::path::PathBuf,
@@ -76,22 +75,18 @@ struct L1 {
 }
 
 impl L1 {
-    fn configured(node: &ande_node::NodeArgs) -> eyre::Result<Option<Self>> {
-        let genesis: std::path::PathBuf = std::env::var_os("L1_GENESIS").map(Into::into).unwrap_or_else(|| node.genesis.with_file_name("l1-local.json"));
-        if !genesis.is_file() {
-            tracing::warn!(genesis = %genesis.display(), "no genesis for the other chain: ande up runs without the bridge");
-            return Ok(None);
-        }
-        Ok(Some(L1 {
-            genesis,
-            datadir: node.datadir.with_file_name("l1"),
+    fn configured(node: &ande_node::NodeArgs) -> eyre::Result<Self> {
+        let datadir = node.datadir.with_file_name("l1");
+        Ok(L1 {
+            genesis: l1_genesis(node, &datadir)?,
+            datadir,
             addr: node.http_addr,
             http_port: env_port("L1_RPC_PORT", 8547)?,
             ws_port: env_port("L1_WS_PORT", 8548)?,
             metrics_port: env_port("L1_METRICS_PORT", 9011)?,
             internal_port: env_port("L1_INTERNAL_PORT", 8550)?,
             block_time: node.block_time,
-        }))
+        })
     }
 
     fn url(&self) -> String {
@@ -129,6 +124,28 @@ impl L1 {
         child.wait().await?;
         Ok(())
     }
+}
+
+/// The other chain's chain id.
+const L1_CHAIN_ID: u64 = 31337;
+
+/// The other chain's genesis: L1_GENESIS, or AndeChain's own as chain 31337 with ETH as its
+/// currency (the same development accounts and CREATE2 proxy, no DA sequencer), written beside
+/// the other chain's data: derived, so the development keys are written down once.
+fn l1_genesis(node: &ande_node::NodeArgs, datadir: &std::path::Path) -> eyre::Result<std::path::PathBuf> {
+    if let Some(file) = std::env::var_os("L1_GENESIS") {
+        return Ok(file.into());
+    }
+    let text = std::fs::read_to_string(&node.genesis).wrap_err_with(|| format!("reading {}", node.genesis.display()))?;
+    let mut genesis: serde_json::Value = serde_json::from_str(&text).wrap_err_with(|| format!("{} is not JSON", node.genesis.display()))?;
+    let config = genesis.get_mut("config").and_then(|c| c.as_object_mut()).ok_or_else(|| eyre::eyre!("{} has no config", node.genesis.display()))?;
+    config.insert("chainId".into(), L1_CHAIN_ID.into());
+    config.insert("nativeCurrency".into(), serde_json::json!({ "name": "Ether", "symbol": "ETH", "decimals": 18 }));
+    config.remove("ande");
+    std::fs::create_dir_all(datadir).wrap_err_with(|| format!("creating {}", datadir.display()))?;
+    let path = datadir.join("genesis.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&genesis)?).wrap_err_with(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 /// The bridge's local parts: the other chain, a validator for each chain, the relayer.
@@ -214,50 +231,48 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         deploy.paymaster_deposit = U256::from(100u64) * U256::from(10u64).pow(U256::from(18u64));
     }
     let address_of = |key: B256| keys.all.iter().find(|(_, k)| *k == key).map(|(address, _)| *address).expect("a development key of the genesis");
-    let bridge = match L1::configured(&node)? {
-        None => None,
-        Some(l1) => {
-            let l1_spec = ChainSpec::from_file(&l1.genesis)?;
-            let l1_url = l1.url();
-            deploy.bridge.remote_rpc_url = Some(l1_url.clone());
-            deploy.bridge.remote_chain_id = Some(l1_spec.chain_id);
-            if std::env::var_os("BRIDGE_VALIDATORS").is_none() {
-                deploy.bridge.validators = vec![address_of(keys.validator)];
-            }
-            let remote_file = deploy.bridge.remote_out_path(&deploy);
-            let mut ande_validator: ande_bridge::ValidatorArgs = defaults()?;
-            ande_validator.rpc_url = format!("http://{internal}");
-            ande_validator.chain_id = Some(spec.chain_id);
-            ande_validator.deployments = deploy.out_path();
-            ande_validator.private_key = Some(keys.validator.to_string());
-            ande_validator.private_key_file = None;
-            if std::env::var_os("VALIDATOR_DATA_DIR").is_none() {
-                ande_validator.data_dir = node.datadir.with_file_name("validator");
-            }
-            let mut l1_validator = ande_validator.clone();
-            l1_validator.rpc_url = l1_url.clone();
-            l1_validator.chain_id = Some(l1_spec.chain_id);
-            l1_validator.deployments = remote_file.clone();
-            // One producer, no reorganisation: its head is final.
-            l1_validator.finality = ande_bridge::validator::Finality::Depth;
-            l1_validator.port = env_port("L1_VALIDATOR_PORT", ande_validator.port + 1)?;
-            l1_validator.public_url = None;
-            l1_validator.checkpoint_dir = ande_validator.checkpoint_dir.as_ref().map(|d| d.join("l1"));
-            l1_validator.data_dir = ande_validator.data_dir.with_file_name("validator-l1");
-            let mut relayer = Defaults::<ande_bridge::RelayerArgs>::try_parse_from(["ande", "--remote-rpc-url", l1_url.as_str()])?.args;
-            relayer.rpc_url = rpc_url.clone();
-            relayer.chain_id = Some(spec.chain_id);
-            relayer.deployments = deploy.out_path();
-            relayer.remote_rpc_url = l1_url;
-            relayer.remote_chain_id = Some(l1_spec.chain_id);
-            relayer.remote_deployments = remote_file;
-            relayer.private_key = Some(keys.relayer.to_string());
-            relayer.private_key_file = None;
-            if std::env::var_os("RELAYER_DATA_DIR").is_none() {
-                relayer.data_dir = node.datadir.with_file_name("relayer");
-            }
-            Some(Bridge { node: l1, spec: l1_spec, validators: [ande_validator, l1_validator], relayer })
+    let bridge = {
+        let l1 = L1::configured(&node)?;
+        let l1_spec = ChainSpec::from_file(&l1.genesis)?;
+        let l1_url = l1.url();
+        deploy.bridge.remote_rpc_url = Some(l1_url.clone());
+        deploy.bridge.remote_chain_id = Some(l1_spec.chain_id);
+        if std::env::var_os("BRIDGE_VALIDATORS").is_none() {
+            deploy.bridge.validators = vec![address_of(keys.validator)];
         }
+        let remote_file = deploy.bridge.remote_out_path(&deploy);
+        let mut ande_validator: ande_bridge::ValidatorArgs = defaults()?;
+        ande_validator.rpc_url = format!("http://{internal}");
+        ande_validator.chain_id = Some(spec.chain_id);
+        ande_validator.deployments = deploy.out_path();
+        ande_validator.private_key = Some(keys.validator.to_string());
+        ande_validator.private_key_file = None;
+        if std::env::var_os("VALIDATOR_DATA_DIR").is_none() {
+            ande_validator.data_dir = node.datadir.with_file_name("validator");
+        }
+        let mut l1_validator = ande_validator.clone();
+        l1_validator.rpc_url = l1_url.clone();
+        l1_validator.chain_id = Some(l1_spec.chain_id);
+        l1_validator.deployments = remote_file.clone();
+        // One producer, no reorganisation: its head is final.
+        l1_validator.finality = ande_bridge::validator::Finality::Depth;
+        l1_validator.port = env_port("L1_VALIDATOR_PORT", ande_validator.port + 1)?;
+        l1_validator.public_url = None;
+        l1_validator.checkpoint_dir = ande_validator.checkpoint_dir.as_ref().map(|d| d.join("l1"));
+        l1_validator.data_dir = ande_validator.data_dir.with_file_name("validator-l1");
+        let mut relayer = Defaults::<ande_bridge::RelayerArgs>::try_parse_from(["ande", "--remote-rpc-url", l1_url.as_str()])?.args;
+        relayer.rpc_url = rpc_url.clone();
+        relayer.chain_id = Some(spec.chain_id);
+        relayer.deployments = deploy.out_path();
+        relayer.remote_rpc_url = l1_url;
+        relayer.remote_chain_id = Some(l1_spec.chain_id);
+        relayer.remote_deployments = remote_file;
+        relayer.private_key = Some(keys.relayer.to_string());
+        relayer.private_key_file = None;
+        if std::env::var_os("RELAYER_DATA_DIR").is_none() {
+            relayer.data_dir = node.datadir.with_file_name("relayer");
+        }
+        Bridge { node: l1, spec: l1_spec, validators: [ande_validator, l1_validator], relayer }
     };
     let mut paymaster: ande_paymaster::PaymasterArgs = defaults()?;
     paymaster.rpc_url = rpc_url.clone();
@@ -308,10 +323,10 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         explorer: format!("http://{}:{}", explorer.addr, explorer.port),
         bundler: format!("http://{}:{}", bundler.addr, bundler.port),
         paymaster: format!("http://{}:{}", paymaster.addr, paymaster.port),
-        bridge: bridge.as_ref().map(Bridge::urls),
+        bridge: bridge.urls(),
     };
     let bridge_file = deploy.bridge.remote_out_path(&deploy);
-    let l1_chain = bridge.as_ref().map(|b| (b.spec.chain_id, b.spec.currency.symbol.clone()));
+    let l1_chain = (bridge.spec.chain_id, bridge.spec.currency.symbol.clone());
     let summary_spec = spec.clone();
     let block_time = node.block_time;
     let deployments_file = deploy.out_path();
@@ -331,7 +346,7 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
         async { ande_bundler::run(bundler, shutdown.clone()).await.wrap_err("ande bundler failed") },
         // They wait for the other chain and for the deployments files the deploy writes.
         async {
-            let Some(Bridge { node: l1, validators: [ande_validator, l1_validator], relayer, .. }) = bridge else { return Ok(()) };
+            let Bridge { node: l1, validators: [ande_validator, l1_validator], relayer, .. } = bridge;
             tokio::try_join!(
                 l1.run(shutdown.clone()),
                 async { ande_bridge::validator::run(ande_validator, shutdown.clone()).await.wrap_err("ande validator (AndeChain) failed") },
@@ -348,7 +363,7 @@ pub async fn run(mut node: ande_node::NodeArgs, shutdown: watch::Receiver<bool>)
                 async { ande_paymaster::run(paymaster, shutdown.clone()).await.wrap_err("ande paymaster failed") },
                 async {
                     let ready = urls.wait_ready(shutdown.clone()).await;
-                    let remote = l1_chain.as_ref().and_then(|(id, symbol)| Some((*id, symbol.as_str(), Deployments::load(&bridge_file).ok()??)));
+                    let remote = Deployments::load(&bridge_file).ok().flatten().map(|d| (l1_chain.0, l1_chain.1.as_str(), d));
                     println!("{}", summary(&summary_spec, block_time, &urls, &ready, (&deployments, &deployments_file), remote.as_ref().map(|(id, symbol, d)| (*id, *symbol, d, bridge_file.as_path())), &keys));
                     Ok(())
                 },
@@ -372,7 +387,7 @@ struct Urls {
     explorer: String,
     bundler: String,
     paymaster: String,
-    bridge: Option<BridgeUrls>,
+    bridge: BridgeUrls,
 }
 
 impl Urls {
@@ -382,12 +397,11 @@ impl Urls {
         if let Some(frontend) = &self.frontend {
             checks.push((format!("{frontend}/health"), "the dApp"));
         }
-        if let Some(bridge) = &self.bridge {
-            checks.push((format!("{}/health", bridge.l1), "the other chain"));
-            checks.push((format!("{}/health", bridge.validators[0]), "the AndeChain validator"));
-            checks.push((format!("{}/health", bridge.validators[1]), "the other chain's validator"));
-            checks.push((format!("{}/health", bridge.relayer), "the relayer"));
-        }
+        let bridge = &self.bridge;
+        checks.push((format!("{}/health", bridge.l1), "the other chain"));
+        checks.push((format!("{}/health", bridge.validators[0]), "the AndeChain validator"));
+        checks.push((format!("{}/health", bridge.validators[1]), "the other chain's validator"));
+        checks.push((format!("{}/health", bridge.relayer), "the relayer"));
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let urls: Vec<String> = checks.iter().map(|(u, _)| u.clone()).collect();
@@ -433,7 +447,8 @@ fn summary(spec: &ChainSpec, block_time: Duration, urls: &Urls, not_ready: &[Str
     for (name, url) in rows {
         let _ = writeln!(out, "  {name:<12} {url}");
     }
-    if let (Some(bridge), Some((id, symbol, _, _))) = (&urls.bridge, remote) {
+    if let Some((id, symbol, _, _)) = remote {
+        let bridge = &urls.bridge;
         let _ = writeln!(out, "Bridge (Hyperlane) to the other chain, chain id {id} ({symbol}):");
         let _ = writeln!(out, "  {:<12} {}", "Its RPC", bridge.l1);
         let _ = writeln!(out, "  {:<12} {}/messages/<id>", "Relayer", bridge.relayer);

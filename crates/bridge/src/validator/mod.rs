@@ -198,8 +198,10 @@ pub async fn run(args: ValidatorArgs, mut shutdown: watch::Receiver<bool>) -> Re
 
     let mut indexer = Indexer { args: &args, node: &node, key: &key, app: &app, tree, last: insertions.last().copied(), announce, sender: None, unfunded_warned: false };
     // The folder is written after each commit: a crash between the two left it short.
-    let stored: Vec<(Insertion, String)> = insertions.iter().filter_map(|i| app.store.signed(i.index).ok().flatten().map(|json| (*i, json))).collect();
-    indexer.write_folder(&stored);
+    if args.checkpoint_dir.is_some() {
+        let stored: Vec<(Insertion, String)> = insertions.iter().filter_map(|i| app.store.signed(i.index).ok().flatten().map(|json| (*i, json))).collect();
+        indexer.write_folder(&stored);
+    }
     loop {
         indexer.announce().await;
         if app.status.read().halted.is_none() {
